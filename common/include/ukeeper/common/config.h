@@ -1,0 +1,72 @@
+// ukeeper's configuration: a zoo.cfg-style file (key=value lines, '#' comments), as Apache ZooKeeper users write
+// it (zookeeper-protocol.md §10), plus ukeeper's own keys. Parsing is pure: text in, a config or an error out.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace uk {
+
+// One `server.N=host:quorumPort:electionPort[:participant|:observer][;[clientAddress:]clientPort]` line.
+struct ServerSpec {
+  int64_t id = 0;
+  std::string host;
+  int quorum_port = 0;
+  int election_port = 0;
+  bool observer = false;
+  std::string client_address;  // empty: not given
+  int client_port = 0;         // 0: not given
+};
+
+enum class Durability { kFsync, kAsync, kNone };
+
+struct ServerConfig {
+  int tick_time_ms = 2000;
+  std::string data_dir;      // required by ZooKeeper; ukeeper's embedded default sets ./data
+  std::string data_log_dir;  // empty: same as data_dir
+  int client_port = 2181;
+  std::string client_port_address = "0.0.0.0";
+  int secure_client_port = 0;  // accepted for compatibility; TLS is not served yet
+  int init_limit = 10;
+  int sync_limit = 5;
+  int max_client_cnxns = 60;  // per client IP; 0 = unlimited
+  // -1 until resolved: resolve() sets them to 2x and 20x tickTime when the file did not.
+  int min_session_timeout_ms = -1;
+  int max_session_timeout_ms = -1;
+  std::set<std::string> four_letter_whitelist = {"srvr"};  // contains "*" when all are allowed
+  int jute_max_buffer = 1048575;
+  bool extended_types_enabled = false;
+  std::string super_digest;  // "super:<base64 sha1>"; empty = no super user
+  int autopurge_snap_retain_count = 3;
+  int autopurge_purge_interval_hours = 0;
+  int64_t snap_count = 100000;
+  int64_t prealloc_size_kb = 65536;
+  Durability durability = Durability::kFsync;  // `durability` key; forceSync=no maps to kAsync
+  bool standalone_enabled = true;
+  bool reconfig_enabled = false;
+  bool local_sessions_enabled = false;
+  int global_outstanding_limit = 1000;
+  std::map<int64_t, ServerSpec> servers;  // empty in standalone mode
+
+  // True when a four-letter word may run (the whitelist holds it or "*").
+  bool four_letter_allowed(std::string_view cmd) const;
+};
+
+struct ConfigParseResult {
+  std::optional<ServerConfig> config;  // set on success
+  std::string error;                   // set on failure: names the source, line, key and value
+  std::vector<std::string> warnings;   // one per unknown key (and per ignored-but-known key family)
+};
+
+// Parses zoo.cfg text. `source` names the file in messages ("zoo.cfg:12: ...").
+ConfigParseResult parse_config(std::string_view text, std::string_view source);
+
+// Reads and parses a file; an unreadable file is an error naming the path and errno text.
+ConfigParseResult load_config_file(const std::string& path);
+
+}  // namespace uk
