@@ -29,6 +29,8 @@ struct ServerConfig {
   int tick_time_ms = 2000;
   std::string data_dir;      // required by ZooKeeper; ukeeper's embedded default sets ./data
   std::string data_log_dir;  // empty: same as data_dir
+  // 0 after parsing when the file had no clientPort but its server.N lines give client ports: the server then
+  // listens on the client port of its own server.N line (known once dataDir/myid is read), as ZooKeeper does.
   int client_port = 2181;
   std::string client_port_address = "0.0.0.0";
   int secure_client_port = 0;  // accepted for compatibility; TLS is not served yet
@@ -52,6 +54,24 @@ struct ServerConfig {
   bool local_sessions_enabled = false;
   int global_outstanding_limit = 1000;
   std::map<int64_t, ServerSpec> servers;  // empty in standalone mode
+
+  // Further ZooKeeper 3.8 keys, parsed and kept so the server can honour them (or report them in `conf`).
+  bool local_sessions_upgrading_enabled = false;
+  bool quorum_listen_on_all_ips = false;
+  bool sync_enabled = true;            // observers log transactions to disk
+  bool peer_type_observer = false;     // peerType=observer
+  bool skip_acl = false;               // skipACL=yes: every ACL check passes
+  bool audit_enabled = false;          // audit.enable
+  bool leader_serves = true;           // leaderServes: the leader accepts client connections
+  bool snapshot_trust_empty = false;   // snapshot.trust.empty
+  bool tcp_keep_alive = false;         // tcpKeepAlive (quorum sockets)
+  bool client_tcp_keep_alive = false;  // clientTcpKeepAlive
+  int max_cnxns = 0;                   // all client connections together; 0 = unlimited
+  int connect_to_learner_master_limit = 0;  // ticks; 0 = use initLimit
+  int client_port_listen_backlog = -1;      // -1 = the OS default
+  int observer_master_port = 0;             // 0: not given
+  int cnx_timeout_ms = 5000;                // leader-election connect timeout
+  int64_t fsync_warning_threshold_ms = 1000;  // fsync.warningthresholdms
 
   // True when a four-letter word may run (the whitelist holds it or "*").
   bool four_letter_allowed(std::string_view cmd) const;

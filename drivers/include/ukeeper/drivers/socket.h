@@ -1,0 +1,64 @@
+// Thin RAII over POSIX sockets and epoll for the client front end. Setup calls return an error string instead
+// of throwing; the hot path (read/write on non-blocking fds) is left to the caller.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+namespace uk {
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void reset();
+
+ private:
+  int fd_ = -1;
+};
+
+// A non-blocking TCP listener on address:port (IPv4 or IPv6 literal, or "0.0.0.0"). On failure returns an
+// invalid Fd and sets `error`.
+Fd tcp_listen(const std::string& address, int port, std::string& error);
+
+// Accepts one pending connection as a non-blocking socket with TCP_NODELAY; `peer_ip` receives its address.
+// Returns an invalid Fd when none is pending (or on a transient error).
+Fd tcp_accept(int listen_fd, std::string& peer_ip);
+
+bool set_nonblocking(int fd);
+
+class Epoll {
+ public:
+  Epoll();
+  bool valid() const { return fd_.valid(); }
+  bool add(int fd, uint32_t events, uint64_t tag);
+  bool modify(int fd, uint32_t events, uint64_t tag);
+  void remove(int fd);
+  // Waits up to timeout_ms; returns the number of events (0 on timeout or EINTR).
+  int wait(epoll_event* events, int max_events, int timeout_ms);
+
+ private:
+  Fd fd_;
+};
+
+// Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft limit.
+uint64_t raise_fd_limit();
+
+}  // namespace uk

@@ -1,0 +1,106 @@
+// The standalone ukeeper server: one event-loop thread that accepts client connections, frames and decodes
+// requests, runs them through the Processor, writes replies and watch events, answers four-letter words, and
+// expires sessions. Non-blocking I/O on epoll; thousands of connections per thread.
+// Thread-safety: run() owns everything; stop() may be called from any thread or a signal handler.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ukeeper/common/config.h"
+#include "ukeeper/drivers/socket.h"
+#include "ukeeper/server/processor.h"
+#include "ukeeper/server/sessions.h"
+#include "ukeeper/server/watches.h"
+#include "ukeeper/storage/tree/data_tree.h"
+
+namespace uk {
+
+inline constexpr const char* kUkeeperVersion = "0.1.0";
+// Reported where ZooKeeper tools parse a ZooKeeper version ("Zookeeper version:" in srvr/stat).
+inline constexpr const char* kCompatZooKeeperVersion = "3.8.0-ukeeper-0.1.0";
+
+struct ServerCounters {
+  uint64_t packets_received = 0;
+  uint64_t packets_sent = 0;
+  uint64_t requests = 0;
+  int64_t latency_min_us = -1;
+  int64_t latency_max_us = 0;
+  int64_t latency_sum_us = 0;
+  uint64_t connections_accepted = 0;
+  uint64_t connections_refused = 0;  // over maxClientCnxns
+  uint64_t bad_frames = 0;           // closed for malformed input
+};
+
+class Server {
+ public:
+  explicit Server(ServerConfig config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds the client port. Returns false with `error` set when it cannot.
+  bool start(std::string& error);
+  // Serves until stop() is called.
+  void run();
+  void stop();
+
+  int bound_port() const { return bound_port_; }
+
+ private:
+  class Connection;
+
+  void accept_all();
+  void on_readable(Connection& c);
+  void on_writable(Connection& c);
+  // Consumes complete frames from the connection's input buffer.
+  void process_input(Connection& c);
+  bool process_frame(Connection& c, std::string_view frame);
+  bool process_connect(Connection& c, std::string_view frame);
+  bool process_request(Connection& c, std::string_view frame);
+  void answer_four_letter(Connection& c, std::string_view cmd);
+  void flush(Connection& c);
+  void update_interest(Connection& c);
+  void close_connection(Connection& c, const char* why);
+  void expire_sessions(int64_t mono_ms);
+  void reap_dead_connections();
+
+  // Four-letter words (four_letter.cc).
+  std::string four_letter(std::string_view cmd) const;
+  std::string fl_srvr(bool with_connections) const;
+  std::string fl_mntr() const;
+  std::string fl_conf() const;
+  std::string fl_cons() const;
+  std::string fl_wchs() const;
+  std::string fl_wchc() const;
+  std::string fl_wchp() const;
+  std::string fl_dump() const;
+  std::string fl_envi() const;
+  void reset_counters();
+
+  ServerConfig config_;
+  DataTree tree_;
+  WatchManager watches_;
+  SessionTracker sessions_;
+  Processor processor_;
+  ServerCounters counters_;
+
+  Epoll epoll_;
+  Fd listen_fd_;
+  Fd wake_fd_;  // eventfd: stop() wakes the loop
+  int bound_port_ = 0;
+  std::atomic<bool> stopping_{false};
+  int64_t started_mono_ms_ = 0;
+
+  uint64_t next_conn_id_ = 1;
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
+  std::unordered_map<std::string, int> conns_per_ip_;
+  std::vector<uint64_t> dead_;  // closed this loop turn; destroyed at its end
+};
+
+}  // namespace uk

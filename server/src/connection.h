@@ -1,0 +1,57 @@
+// A client connection of the standalone server (private to server/src). It is also the Watcher that the
+// connection's watches deliver to: events are encoded straight into its output buffer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ukeeper/drivers/socket.h"
+#include "ukeeper/server/processor.h"
+#include "ukeeper/server/proto.h"
+#include "ukeeper/server/server.h"
+
+namespace uk {
+
+// One client connection. It is also the Watcher its watches deliver to.
+class Server::Connection final : public Watcher {
+ public:
+  Connection(uint64_t conn_id, Fd socket, std::string peer, int64_t now_ms)
+      : id(conn_id), fd(std::move(socket)), peer_ip(std::move(peer)), established_ms(now_ms) {
+    client.auth_ids.push_back(Id{"ip", this->peer_ip});
+    client.watcher = this;
+  }
+
+  void deliver_event(EventType type, const std::string& path) override {
+    if (dead) return;
+    encode_watch_event(out, type, path);
+    packets_sent++;
+    events_pending = true;
+  }
+
+  uint64_t id;
+  Fd fd;
+  std::string peer_ip;
+  int64_t established_ms;
+  std::string in;
+  size_t in_pos = 0;  // bytes of `in` already consumed
+  std::string out;
+  size_t out_pos = 0;  // bytes of `out` already written
+  bool connected = false;      // handshake done
+  bool close_after_flush = false;
+  bool dead = false;
+  bool events_pending = false;  // deliver_event queued output; the loop flushes it
+  bool reading = true;
+  bool has_read_only = false;
+  ClientContext client;
+  uint64_t packets_received = 0;
+  uint64_t packets_sent = 0;
+  int64_t last_latency_us = 0;
+  int64_t latency_min_us = -1;
+  int64_t latency_max_us = 0;
+  int64_t latency_sum_us = 0;
+  int64_t last_cxid = 0;
+  int64_t last_zxid = 0;
+  int32_t last_op = 0;
+};
+
+}  // namespace uk

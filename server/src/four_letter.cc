@@ -1,0 +1,248 @@
+// Four-letter words (zookeeper-protocol.md §9): plain-text answers in ZooKeeper's formats, which monitoring
+// tools parse (Mode: in srvr, zk_ keys in mntr).
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "ukeeper/server/server.h"
+#include "connection.h"
+
+namespace uk {
+namespace {
+
+std::string hex(int64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%" PRIx64, static_cast<uint64_t>(v));
+  return buf;
+}
+
+std::string latency_line(int64_t min_us, int64_t sum_us, uint64_t count, int64_t max_us) {
+  char buf[128];
+  double avg_ms = count == 0 ? 0.0 : static_cast<double>(sum_us) / 1000.0 / static_cast<double>(count);
+  std::snprintf(buf, sizeof buf, "%" PRId64 "/%.4f/%" PRId64, min_us < 0 ? 0 : min_us / 1000, avg_ms,
+                max_us / 1000);
+  return buf;
+}
+
+int64_t dir_bytes(const std::string& dir) {
+  std::error_code ec;
+  int64_t total = 0;
+  if (dir.empty() || !std::filesystem::exists(dir, ec)) return 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec)) total += static_cast<int64_t>(it->file_size(ec));
+  }
+  return total;
+}
+
+}  // namespace
+
+std::string Server::four_letter(std::string_view cmd) const {
+  if (cmd == "ruok") return "imok";
+  if (cmd == "srvr") return fl_srvr(false);
+  if (cmd == "stat") return fl_srvr(true);
+  if (cmd == "mntr") return fl_mntr();
+  if (cmd == "conf") return fl_conf();
+  if (cmd == "cons") return fl_cons();
+  if (cmd == "wchs") return fl_wchs();
+  if (cmd == "wchc") return fl_wchc();
+  if (cmd == "wchp") return fl_wchp();
+  if (cmd == "dump") return fl_dump();
+  if (cmd == "envi") return fl_envi();
+  if (cmd == "isro") return "rw";
+  if (cmd == "dirs") {
+    return "datadir_size: " + std::to_string(dir_bytes(config_.data_dir)) +
+           "\nlogdir_size: " + std::to_string(dir_bytes(config_.data_log_dir.empty() ? config_.data_dir
+                                                                                       : config_.data_log_dir)) +
+           "\n";
+  }
+  if (cmd == "crst") {
+    const_cast<Server*>(this)->reset_counters();
+    return "Connection stats reset.\n";
+  }
+  if (cmd == "srst") {
+    const_cast<Server*>(this)->reset_counters();
+    return "Server stats reset.\n";
+  }
+  return std::string(cmd) + " is not executed because it is not supported by ukeeper.\n";
+}
+
+void Server::reset_counters() {
+  counters_.packets_received = 0;
+  counters_.packets_sent = 0;
+  counters_.requests = 0;
+  counters_.latency_min_us = -1;
+  counters_.latency_max_us = 0;
+  counters_.latency_sum_us = 0;
+}
+
+std::string Server::fl_srvr(bool with_connections) const {
+  std::string s = "Zookeeper version: " + std::string(kCompatZooKeeperVersion) + ", built for ukeeper " +
+                  kUkeeperVersion + "\n";
+  if (with_connections) {
+    s += "Clients:\n";
+    for (const auto& [id, c] : conns_) {
+      if (c->dead) continue;
+      s += " /" + c->peer_ip + "[" + (c->connected ? "1" : "0") + "](queued=0,recved=" +
+           std::to_string(c->packets_received) + ",sent=" + std::to_string(c->packets_sent) + ")\n";
+    }
+    s += "\n";
+  }
+  s += "Latency min/avg/max: " +
+       latency_line(counters_.latency_min_us, counters_.latency_sum_us, counters_.requests, counters_.latency_max_us) +
+       "\n";
+  s += "Received: " + std::to_string(counters_.packets_received) + "\n";
+  s += "Sent: " + std::to_string(counters_.packets_sent) + "\n";
+  s += "Connections: " + std::to_string(conns_.size()) + "\n";
+  s += "Outstanding: 0\n";
+  s += "Zxid: " + hex(tree_.last_zxid()) + "\n";
+  s += "Mode: standalone\n";
+  s += "Node count: " + std::to_string(tree_.node_count()) + "\n";
+  return s;
+}
+
+std::string Server::fl_mntr() const {
+  size_t ephemerals = 0;
+  for (const auto& [sid, paths] : tree_.ephemerals()) ephemerals += paths.size();
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  size_t open_fds = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    open_fds++;
+  }
+  double avg_ms = counters_.requests == 0 ? 0.0
+                                          : static_cast<double>(counters_.latency_sum_us) / 1000.0 /
+                                                static_cast<double>(counters_.requests);
+  char avg[32];
+  std::snprintf(avg, sizeof avg, "%.4f", avg_ms);
+  std::string s;
+  auto kv = [&s](const char* k, const std::string& v) { s += std::string(k) + "\t" + v + "\n"; };
+  kv("zk_version", std::string(kCompatZooKeeperVersion));
+  kv("zk_server_state", "standalone");
+  kv("zk_avg_latency", avg);
+  kv("zk_max_latency", std::to_string(counters_.latency_max_us / 1000));
+  kv("zk_min_latency", std::to_string(counters_.latency_min_us < 0 ? 0 : counters_.latency_min_us / 1000));
+  kv("zk_packets_received", std::to_string(counters_.packets_received));
+  kv("zk_packets_sent", std::to_string(counters_.packets_sent));
+  kv("zk_num_alive_connections", std::to_string(conns_.size()));
+  kv("zk_outstanding_requests", "0");
+  kv("zk_znode_count", std::to_string(tree_.node_count()));
+  kv("zk_watch_count", std::to_string(watches_.watch_count()));
+  kv("zk_ephemerals_count", std::to_string(ephemerals));
+  kv("zk_approximate_data_size", std::to_string(tree_.approximate_data_size()));
+  kv("zk_open_file_descriptor_count", std::to_string(open_fds));
+  kv("zk_max_file_descriptor_count", std::to_string(rl.rlim_cur));
+  kv("zk_global_sessions", std::to_string(sessions_.all().size()));
+  kv("zk_connections_refused", std::to_string(counters_.connections_refused));
+  kv("zk_bad_frames", std::to_string(counters_.bad_frames));
+  kv("zk_uptime", std::to_string(0));
+  return s;
+}
+
+std::string Server::fl_conf() const {
+  std::string s;
+  auto kv = [&s](const char* k, const std::string& v) { s += std::string(k) + "=" + v + "\n"; };
+  kv("clientPort", std::to_string(bound_port_));
+  kv("clientPortAddress", config_.client_port_address);
+  kv("dataDir", config_.data_dir);
+  kv("dataDirSize", std::to_string(dir_bytes(config_.data_dir)));
+  kv("dataLogDir", config_.data_log_dir.empty() ? config_.data_dir : config_.data_log_dir);
+  kv("tickTime", std::to_string(config_.tick_time_ms));
+  kv("maxClientCnxns", std::to_string(config_.max_client_cnxns));
+  kv("minSessionTimeout", std::to_string(config_.min_session_timeout_ms));
+  kv("maxSessionTimeout", std::to_string(config_.max_session_timeout_ms));
+  kv("serverId", "0");
+  kv("jute.maxbuffer", std::to_string(config_.jute_max_buffer));
+  kv("extendedTypesEnabled", config_.extended_types_enabled ? "true" : "false");
+  const char* d = config_.durability == Durability::kFsync ? "fsync"
+                  : config_.durability == Durability::kAsync ? "async"
+                                                             : "none";
+  kv("durability", d);
+  return s;
+}
+
+std::string Server::fl_cons() const {
+  std::string s;
+  for (const auto& [id, c] : conns_) {
+    if (c->dead) continue;
+    s += " /" + c->peer_ip + "[" + (c->connected ? "1" : "0") + "](queued=0,recved=" +
+         std::to_string(c->packets_received) + ",sent=" + std::to_string(c->packets_sent);
+    if (c->connected) {
+      uint64_t n = c->packets_received > 1 ? c->packets_received - 1 : 1;
+      s += ",sid=" + hex(c->client.session) + ",lop=" + std::to_string(c->last_op) +
+           ",lcxid=" + hex(c->last_cxid) + ",lzxid=" + hex(c->last_zxid) +
+           ",llat=" + std::to_string(c->last_latency_us / 1000) +
+           ",minlat=" + std::to_string(c->latency_min_us < 0 ? 0 : c->latency_min_us / 1000) +
+           ",avglat=" + std::to_string(c->latency_sum_us / 1000 / static_cast<int64_t>(n)) +
+           ",maxlat=" + std::to_string(c->latency_max_us / 1000);
+    }
+    s += ")\n";
+  }
+  return s + "\n";
+}
+
+std::string Server::fl_wchs() const {
+  return std::to_string(watches_.watcher_count()) + " connections watching " + std::to_string(watches_.path_count()) +
+         " paths\nTotal watches:" + std::to_string(watches_.watch_count()) + "\n";
+}
+
+std::string Server::fl_wchc() const {
+  std::string s;
+  for (const auto& [w, paths] : watches_.by_watcher()) {
+    const auto* c = static_cast<const Connection*>(w);
+    s += hex(c->client.session) + "\n";
+    for (const std::string& p : paths) s += "\t" + p + "\n";
+  }
+  return s;
+}
+
+std::string Server::fl_wchp() const {
+  std::string s;
+  for (const auto& [p, ws] : watches_.by_path()) {
+    s += p + "\n";
+    for (Watcher* w : ws) s += "\t" + hex(static_cast<const Connection*>(w)->client.session) + "\n";
+  }
+  return s;
+}
+
+std::string Server::fl_dump() const {
+  std::string s = "SessionTracker dump:\nGlobal Sessions(" + std::to_string(sessions_.all().size()) + "):\n";
+  for (const auto& [id, sess] : sessions_.all()) {
+    s += hex(id) + "\t" + std::to_string(sess.timeout_ms) + "ms\n";
+  }
+  s += "ephemeral nodes dump:\nSessions with Ephemerals (" + std::to_string(tree_.ephemerals().size()) + "):\n";
+  for (const auto& [sid, paths] : tree_.ephemerals()) {
+    s += hex(sid) + ":\n";
+    for (const std::string& p : paths) s += "\t" + p + "\n";
+  }
+  s += "Connections with Ephemerals (0):\n";
+  return s;
+}
+
+std::string Server::fl_envi() const {
+  utsname u{};
+  uname(&u);
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  char cwd[4096] = {0};
+  if (getcwd(cwd, sizeof cwd - 1) == nullptr) cwd[0] = '\0';
+  std::string s = "Environment:\n";
+  s += "zookeeper.version=" + std::string(kCompatZooKeeperVersion) + "\n";
+  s += "ukeeper.version=" + std::string(kUkeeperVersion) + "\n";
+  s += "host.name=" + std::string(host) + "\n";
+  s += "os.name=" + std::string(u.sysname) + "\n";
+  s += "os.arch=" + std::string(u.machine) + "\n";
+  s += "os.version=" + std::string(u.release) + "\n";
+  s += "user.dir=" + std::string(cwd) + "\n";
+  s += "os.procs=" + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + "\n";
+  return s;
+}
+
+}  // namespace uk

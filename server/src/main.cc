@@ -1,0 +1,73 @@
+// ukeeper CONFIG: runs a standalone ukeeper node from a zoo.cfg-style file.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "ukeeper/common/config.h"
+#include "ukeeper/common/log.h"
+#include "ukeeper/server/server.h"
+
+namespace {
+uk::Server* g_server = nullptr;
+void on_signal(int) {
+  if (g_server != nullptr) g_server->stop();
+}
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: ukeeper CONFIG\n"
+               "  CONFIG  a zoo.cfg-style file (see configs/laptop.cfg and configs/README.md)\n");
+  return 2;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) return usage();
+  if (const char* level = std::getenv("UKEEPER_LOG_LEVEL"); level != nullptr && std::strcmp(level, "debug") == 0) {
+    uk::set_log_level(uk::LogLevel::kDebug);
+  }
+  uk::ConfigParseResult parsed = uk::load_config_file(argv[1]);
+  for (const std::string& w : parsed.warnings) UK_WARN("%s", w.c_str());
+  if (!parsed.config) {
+    std::fprintf(stderr, "ukeeper: %s\n", parsed.error.c_str());
+    return 1;
+  }
+  uk::ServerConfig config = std::move(*parsed.config);
+  if (!config.servers.empty()) {
+    UK_WARN("%zu server.N lines present: ensembles are not supported yet, running standalone",
+            config.servers.size());
+  }
+  if (config.client_port == 0) {
+    std::fprintf(stderr, "ukeeper: %s: clientPort is not set (a server.N client port needs ensemble mode, which "
+                 "is not supported yet)\n", argv[1]);
+    return 1;
+  }
+  if (config.durability != uk::Durability::kNone) {
+    UK_WARN("durable storage is not implemented yet: the tree is kept in memory only and is lost on restart");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "ukeeper: cannot create dataDir '%s': %s\n", config.data_dir.c_str(), ec.message().c_str());
+    return 1;
+  }
+
+  signal(SIGPIPE, SIG_IGN);
+  uk::Server server(std::move(config));
+  std::string error;
+  if (!server.start(error)) {
+    std::fprintf(stderr, "ukeeper: cannot start: %s\n", error.c_str());
+    return 1;
+  }
+  g_server = &server;
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  server.run();
+  g_server = nullptr;
+  return 0;
+}

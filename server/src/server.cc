@@ -1,0 +1,451 @@
+#include "ukeeper/server/server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstring>
+#include <random>
+
+#include "ukeeper/common/log.h"
+#include "ukeeper/server/acl.h"
+#include "ukeeper/server/proto.h"
+#include "connection.h"
+
+namespace uk {
+namespace {
+
+constexpr uint64_t kListenTag = 0;
+constexpr uint64_t kWakeTag = 1;
+constexpr size_t kReadChunk = 64 * 1024;
+// A client that stops reading its replies stops being read from once this much is queued for it.
+constexpr size_t kOutputHighWater = 4 * 1024 * 1024;
+constexpr int64_t kReapIntervalMs = 1000;
+
+int64_t mono_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t mono_us() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t wall_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+std::string random_secret() {
+  std::random_device rd;
+  std::string s(16, '\0');
+  for (char& ch : s) ch = static_cast<char>(rd() & 0xff);
+  return s;
+}
+
+bool is_four_letter_word(std::string_view w) {
+  static constexpr std::string_view kWords[] = {"ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "wchc",
+                                                "wchp", "dump", "envi", "isro", "dirs", "crst", "srst", "gtmk",
+                                                "stmk", "hash"};
+  return std::find(std::begin(kWords), std::end(kWords), w) != std::end(kWords);
+}
+
+}  // namespace
+
+Server::Server(ServerConfig config)
+    : config_(std::move(config)),
+      sessions_(0, random_secret(), mono_ms()),
+      processor_(config_, tree_, watches_, sessions_) {}
+
+Server::~Server() = default;
+
+bool Server::start(std::string& error) {
+  if (!epoll_.valid()) {
+    error = std::string("epoll_create1: ") + std::strerror(errno);
+    return false;
+  }
+  uint64_t limit = raise_fd_limit();
+  listen_fd_ = tcp_listen(config_.client_port_address, config_.client_port, error);
+  if (!listen_fd_.valid()) return false;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(listen_fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len);
+  bound_port_ = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  wake_fd_ = Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  epoll_.add(listen_fd_.get(), EPOLLIN, kListenTag);
+  epoll_.add(wake_fd_.get(), EPOLLIN, kWakeTag);
+  started_mono_ms_ = mono_ms();
+  UK_INFO("ukeeper %s serving clients on %s:%d (standalone, tickTime=%d ms, session timeout %d..%d ms, "
+          "open files limit %" PRIu64 ")",
+          kUkeeperVersion, config_.client_port_address.c_str(), bound_port_, config_.tick_time_ms,
+          config_.min_session_timeout_ms, config_.max_session_timeout_ms, limit);
+  return true;
+}
+
+void Server::stop() {
+  stopping_.store(true);
+  if (wake_fd_.valid()) {
+    uint64_t one = 1;
+    ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof one);
+    (void)ignored;
+  }
+}
+
+void Server::run() {
+  constexpr int kMaxEvents = 256;
+  epoll_event events[kMaxEvents];
+  int64_t next_reap_ms = mono_ms() + kReapIntervalMs;
+  // Session deadlines are checked at a fraction of the tick so expiry is never late by more than that.
+  const int check_interval_ms = std::clamp(config_.tick_time_ms / 4, 10, 500);
+  while (!stopping_.load()) {
+    int n = epoll_.wait(events, kMaxEvents, check_interval_ms);
+    for (int i = 0; i < n; i++) {
+      uint64_t tag = events[i].data.u64;
+      if (tag == kListenTag) {
+        accept_all();
+        continue;
+      }
+      if (tag == kWakeTag) continue;
+      auto it = conns_.find(tag);
+      if (it == conns_.end() || it->second->dead) continue;
+      Connection& c = *it->second;
+      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
+      if (!c.dead && (events[i].events & EPOLLOUT)) on_writable(c);
+    }
+    // Watch events land in other connections' buffers; flush every connection that got some.
+    for (auto& [id, conn] : conns_) {
+      if (conn->events_pending && !conn->dead) {
+        conn->events_pending = false;
+        flush(*conn);
+      }
+    }
+    int64_t now = mono_ms();
+    expire_sessions(now);
+    if (now >= next_reap_ms) {
+      processor_.reap_containers_and_ttls(wall_ms());
+      next_reap_ms = now + kReapIntervalMs;
+    }
+    reap_dead_connections();
+  }
+  UK_INFO("shutting down: closing %zu client connections", conns_.size());
+  for (auto& [id, conn] : conns_) close_connection(*conn, "server shutting down");
+  reap_dead_connections();
+}
+
+void Server::accept_all() {
+  for (;;) {
+    std::string peer;
+    Fd fd = tcp_accept(listen_fd_.get(), peer);
+    if (!fd.valid()) {
+      if (errno == EMFILE || errno == ENFILE) UK_WARN("accept: %s (raise the open files limit)", std::strerror(errno));
+      return;
+    }
+    int& per_ip = conns_per_ip_[peer];
+    if (config_.max_client_cnxns > 0 && per_ip >= config_.max_client_cnxns) {
+      counters_.connections_refused++;
+      UK_WARN("too many connections from %s: max is %d (maxClientCnxns)", peer.c_str(), config_.max_client_cnxns);
+      continue;  // fd closes here
+    }
+    per_ip++;
+    uint64_t id = ++next_conn_id_;
+    auto conn = std::make_unique<Connection>(id, std::move(fd), std::move(peer), mono_ms());
+    epoll_.add(conn->fd.get(), EPOLLIN | EPOLLRDHUP, id);
+    counters_.connections_accepted++;
+    conns_.emplace(id, std::move(conn));
+  }
+}
+
+void Server::on_readable(Connection& c) {
+  if (!c.reading) return;
+  for (;;) {
+    size_t old = c.in.size();
+    c.in.resize(old + kReadChunk);
+    ssize_t n = ::read(c.fd.get(), c.in.data() + old, kReadChunk);
+    if (n > 0) {
+      c.in.resize(old + static_cast<size_t>(n));
+      if (static_cast<size_t>(n) < kReadChunk) break;
+      continue;
+    }
+    c.in.resize(old);
+    if (n == 0) {
+      // Peer closed its side. Answer what already arrived (a 4lw client may half-close), then go.
+      process_input(c);
+      if (!c.dead) {
+        if (c.out_pos < c.out.size()) {
+          c.close_after_flush = true;
+          c.reading = false;
+          flush(c);
+        } else {
+          close_connection(c, "client closed the connection");
+        }
+      }
+      return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == EINTR) continue;
+    close_connection(c, std::strerror(errno));
+    return;
+  }
+  process_input(c);
+  if (!c.dead) flush(c);
+}
+
+void Server::process_input(Connection& c) {
+  while (!c.dead && !c.close_after_flush) {
+    size_t avail = c.in.size() - c.in_pos;
+    if (avail < 4) break;
+    std::string_view head(c.in.data() + c.in_pos, 4);
+    if (!c.connected && c.packets_received == 0 && is_four_letter_word(head)) {
+      answer_four_letter(c, head);
+      return;
+    }
+    JuteReader r(head);
+    int32_t len = r.get_int();
+    if (len < 0 || len > config_.jute_max_buffer) {
+      counters_.bad_frames++;
+      UK_WARN("connection from %s: frame length %d outside 0..%d (jute.maxbuffer), closing", c.peer_ip.c_str(), len,
+              config_.jute_max_buffer);
+      close_connection(c, "bad frame length");
+      return;
+    }
+    if (avail < 4 + static_cast<size_t>(len)) break;
+    std::string_view frame(c.in.data() + c.in_pos + 4, static_cast<size_t>(len));
+    c.in_pos += 4 + static_cast<size_t>(len);
+    c.packets_received++;
+    counters_.packets_received++;
+    if (!process_frame(c, frame)) return;
+  }
+  // Compact the consumed prefix.
+  if (c.in_pos > 0) {
+    c.in.erase(0, c.in_pos);
+    c.in_pos = 0;
+  }
+}
+
+bool Server::process_frame(Connection& c, std::string_view frame) {
+  return c.connected ? process_request(c, frame) : process_connect(c, frame);
+}
+
+bool Server::process_connect(Connection& c, std::string_view frame) {
+  JuteReader r(frame);
+  ConnectRequest req;
+  if (!decode(r, req)) {
+    counters_.bad_frames++;
+    UK_WARN("connection from %s: malformed ConnectRequest (%zu bytes), closing", c.peer_ip.c_str(), frame.size());
+    close_connection(c, "malformed handshake");
+    return false;
+  }
+  if (req.last_zxid_seen > processor_.last_zxid()) {
+    UK_WARN("refusing session 0x%" PRIx64 " from %s: client has seen zxid 0x%" PRIx64 ", newer than ours 0x%" PRIx64,
+            static_cast<uint64_t>(req.session_id), c.peer_ip.c_str(), static_cast<uint64_t>(req.last_zxid_seen),
+            static_cast<uint64_t>(processor_.last_zxid()));
+    close_connection(c, "client is ahead of this server");
+    return false;
+  }
+  int32_t timeout = std::clamp(req.timeout_ms, config_.min_session_timeout_ms, config_.max_session_timeout_ms);
+  int64_t now = mono_ms();
+  ConnectResponse resp;
+  resp.has_read_only = req.has_read_only;
+  c.has_read_only = req.has_read_only;
+  if (req.session_id == 0) {
+    SessionId id = sessions_.next_session_id();
+    processor_.create_session(id, timeout, wall_ms());
+    Session& s = sessions_.open(id, timeout, now);
+    s.owner = &c;
+    resp.timeout_ms = timeout;
+    resp.session_id = id;
+    resp.passwd = sessions_.password_for(id);
+    UK_DEBUG("new session 0x%" PRIx64 " from %s, timeout %d ms", static_cast<uint64_t>(id), c.peer_ip.c_str(), timeout);
+  } else {
+    Session* s = sessions_.find(req.session_id);
+    if (s == nullptr || s->closing || req.passwd != sessions_.password_for(req.session_id)) {
+      UK_INFO("refusing reconnect of session 0x%" PRIx64 " from %s: %s", static_cast<uint64_t>(req.session_id),
+              c.peer_ip.c_str(), s == nullptr ? "expired or unknown" : "wrong password");
+      resp.timeout_ms = 0;
+      resp.session_id = 0;
+      resp.passwd.assign(kPasswordBytes, '\0');
+      JuteWriter w(c.out);
+      size_t f = w.begin_frame();
+      encode(w, resp);
+      w.end_frame(f);
+      c.close_after_flush = true;
+      c.reading = false;
+      return false;
+    }
+    if (s->owner != nullptr && s->owner != &c) {
+      auto* old = static_cast<Connection*>(s->owner);
+      s->owner = nullptr;
+      close_connection(*old, "session moved to a new connection");
+    }
+    s->owner = &c;
+    s->timeout_ms = timeout;
+    sessions_.touch(*s, now);
+    resp.timeout_ms = timeout;
+    resp.session_id = s->id;
+    resp.passwd = sessions_.password_for(s->id);
+  }
+  c.client.session = resp.session_id;
+  c.connected = true;
+  JuteWriter w(c.out);
+  size_t f = w.begin_frame();
+  encode(w, resp);
+  w.end_frame(f);
+  c.packets_sent++;
+  counters_.packets_sent++;
+  return true;
+}
+
+bool Server::process_request(Connection& c, std::string_view frame) {
+  int64_t start_us = mono_us();
+  JuteReader r(frame);
+  RequestHeader h;
+  if (!decode(r, h)) {
+    counters_.bad_frames++;
+    UK_WARN("session 0x%" PRIx64 ": request shorter than its header (%zu bytes), closing",
+            static_cast<uint64_t>(c.client.session), frame.size());
+    close_connection(c, "malformed request header");
+    return false;
+  }
+  Session* s = sessions_.find(c.client.session);
+  if (s == nullptr || s->owner != &c) {
+    close_connection(c, "session no longer attached");
+    return false;
+  }
+  sessions_.touch(*s, mono_ms());
+  AfterReply after = AfterReply::kContinue;
+  if (h.type == static_cast<int32_t>(OpCode::kAuth)) {
+    AuthPacket auth;
+    Err err = decode(r, auth) ? authenticate(auth.scheme, auth.auth, config_.super_digest, c.client.auth_ids)
+                              : Err::kAuthFailed;
+    if (err != Err::kOk) {
+      UK_WARN("session 0x%" PRIx64 ": authentication with scheme '%s' failed, closing",
+              static_cast<uint64_t>(c.client.session), auth.scheme.c_str());
+      after = AfterReply::kClose;
+    }
+    JuteWriter w(c.out);
+    size_t f = w.begin_frame();
+    encode(w, ReplyHeader{kXidAuth, processor_.last_zxid(), to_wire(err)});
+    w.end_frame(f);
+  } else {
+    if (h.type == static_cast<int32_t>(OpCode::kCloseSession)) s->closing = true;
+    after = processor_.handle(c.client, h, r, c.out, wall_ms());
+  }
+  c.packets_sent++;
+  counters_.packets_sent++;
+  counters_.requests++;
+  int64_t lat = mono_us() - start_us;
+  c.last_latency_us = lat;
+  c.latency_sum_us += lat;
+  c.latency_max_us = std::max(c.latency_max_us, lat);
+  c.latency_min_us = c.latency_min_us < 0 ? lat : std::min(c.latency_min_us, lat);
+  counters_.latency_sum_us += lat;
+  counters_.latency_max_us = std::max(counters_.latency_max_us, lat);
+  counters_.latency_min_us = counters_.latency_min_us < 0 ? lat : std::min(counters_.latency_min_us, lat);
+  c.last_cxid = h.xid;
+  c.last_zxid = processor_.last_zxid();
+  c.last_op = h.type;
+  if (after == AfterReply::kClose) {
+    if (h.type == static_cast<int32_t>(OpCode::kCloseSession)) {
+      s = sessions_.find(c.client.session);  // close_session removed it
+      (void)s;
+      c.client.session = 0;
+    }
+    c.close_after_flush = true;
+    c.reading = false;
+    return false;
+  }
+  return true;
+}
+
+void Server::answer_four_letter(Connection& c, std::string_view cmd) {
+  std::string word(cmd);
+  if (config_.four_letter_allowed(word)) {
+    c.out += four_letter(word);
+  } else {
+    c.out += word + " is not executed because it is not in the whitelist.\n";
+  }
+  c.close_after_flush = true;
+  c.reading = false;
+}
+
+void Server::flush(Connection& c) {
+  while (c.out_pos < c.out.size()) {
+    ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_pos, c.out.size() - c.out_pos, MSG_NOSIGNAL);
+    if (n > 0) {
+      c.out_pos += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    close_connection(c, n < 0 ? std::strerror(errno) : "send returned 0");
+    return;
+  }
+  if (c.out_pos == c.out.size()) {
+    c.out.clear();
+    c.out_pos = 0;
+    if (c.close_after_flush) {
+      close_connection(c, "closed after reply");
+      return;
+    }
+  } else if (c.out_pos > (1u << 20)) {
+    c.out.erase(0, c.out_pos);
+    c.out_pos = 0;
+  }
+  update_interest(c);
+}
+
+void Server::update_interest(Connection& c) {
+  size_t queued = c.out.size() - c.out_pos;
+  bool want_read = !c.close_after_flush && queued < kOutputHighWater;
+  bool was_reading = c.reading;
+  c.reading = want_read;
+  uint32_t ev = EPOLLRDHUP;
+  if (want_read) ev |= EPOLLIN;
+  if (queued > 0) ev |= EPOLLOUT;
+  epoll_.modify(c.fd.get(), ev, c.id);
+  // Input that arrived while reading was paused is still buffered; serve it now that we read again.
+  if (want_read && !was_reading && c.in.size() > c.in_pos) process_input(c);
+}
+
+void Server::on_writable(Connection& c) { flush(c); }
+
+void Server::close_connection(Connection& c, const char* why) {
+  if (c.dead) return;
+  c.dead = true;
+  UK_DEBUG("closing connection %" PRIu64 " from %s (session 0x%" PRIx64 "): %s", c.id, c.peer_ip.c_str(),
+           static_cast<uint64_t>(c.client.session), why);
+  watches_.remove_watcher(&c);
+  if (Session* s = sessions_.find(c.client.session); s != nullptr && s->owner == &c) s->owner = nullptr;
+  epoll_.remove(c.fd.get());
+  auto ip = conns_per_ip_.find(c.peer_ip);
+  if (ip != conns_per_ip_.end() && --ip->second <= 0) conns_per_ip_.erase(ip);
+  dead_.push_back(c.id);
+}
+
+void Server::reap_dead_connections() {
+  for (uint64_t id : dead_) conns_.erase(id);
+  dead_.clear();
+}
+
+void Server::expire_sessions(int64_t mono_now) {
+  for (SessionId id : sessions_.expired(mono_now)) {
+    Session* s = sessions_.find(id);
+    if (s == nullptr) continue;
+    UK_INFO("session 0x%" PRIx64 " expired after %d ms without contact", static_cast<uint64_t>(id), s->timeout_ms);
+    auto* owner = static_cast<Connection*>(s->owner);
+    s->closing = true;
+    processor_.close_session(id, wall_ms());
+    if (owner != nullptr) close_connection(*owner, "session expired");
+  }
+}
+
+}  // namespace uk

@@ -1,0 +1,101 @@
+// The znode store: a hierarchical map of paths to nodes, changed only by applying Txns in zxid order.
+// Pure: no I/O, clock or threads. Thread-safety: a single thread owns it (the lock-free, multi-reader store
+// of the lock-free-store issue replaces the containers behind this interface).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "ukeeper/common/types.h"
+#include "ukeeper/common/znode.h"
+#include "ukeeper/storage/tree/txn.h"
+
+namespace uk {
+
+struct Node {
+  std::optional<std::string> data;  // nullopt: created with null data (reads back as a null buffer)
+  AclList acl;
+  Stat stat;  // num_children and data_length are kept equal to children.size() and data's size
+  std::set<std::string> children;  // child names, not paths
+};
+
+// A change a watcher may care about. NodeChildrenChanged names the parent.
+struct TreeEvent {
+  EventType type;
+  std::string path;
+  bool operator==(const TreeEvent&) const = default;
+};
+
+struct OpResult {
+  TxnType type = TxnType::kError;
+  std::string path;  // create: the created path
+  Stat stat;         // create, setData, setAcl: the node's Stat after the op
+};
+
+struct ApplyResult {
+  std::vector<OpResult> results;   // one per TxnOp, in order
+  std::vector<TreeEvent> events;   // in the order the changes happened
+};
+
+class DataTree {
+ public:
+  DataTree();
+
+  // Applies a committed txn. Preconditions (checked, a violation aborts): txn.zxid > last_zxid() unless the
+  // txn is being replayed from before a snapshot, and every op is valid against the current tree — the request
+  // pipeline has validated it. Never fails.
+  ApplyResult apply(const Txn& txn);
+
+  const Node* get(std::string_view path) const;
+  Zxid last_zxid() const { return last_zxid_; }
+  size_t node_count() const { return nodes_.size(); }
+  // ZooKeeper's approximate data size: sum over nodes of path length + data length.
+  int64_t approximate_data_size() const { return approximate_data_size_; }
+  // Number of descendants of `path` (not counting itself); 0 for a missing node.
+  int64_t all_children_number(std::string_view path) const;
+
+  const std::set<std::string>* ephemerals_of(SessionId session) const;
+  const std::map<SessionId, std::set<std::string>>& ephemerals() const { return ephemerals_; }
+  const std::set<std::string>& containers() const { return containers_; }
+  const std::set<std::string>& ttl_nodes() const { return ttl_nodes_; }
+  // Sessions that the applied txns opened and did not close, with their negotiated timeouts.
+  const std::map<SessionId, int32_t>& sessions() const { return sessions_; }
+
+  // Visits every node (unspecified order).
+  void for_each(const std::function<void(const std::string& path, const Node& node)>& fn) const;
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using NodeMap = std::unordered_map<std::string, Node, Hash, std::equal_to<>>;
+
+  Node* find(std::string_view path);
+  void add_system_node(const std::string& path, const AclList& acl);
+  OpResult apply_create(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events);
+  OpResult apply_delete(const Txn& txn, const std::string& path, std::vector<TreeEvent>& events);
+  OpResult apply_set_data(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events);
+  OpResult apply_set_acl(const TxnOp& op);
+  void apply_close_session(const Txn& txn, std::vector<TreeEvent>& events);
+  OpResult apply_op(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events);
+  void index_owner(const std::string& path, int64_t owner);
+  void unindex_owner(const std::string& path, int64_t owner);
+
+  NodeMap nodes_;
+  Zxid last_zxid_ = 0;
+  int64_t approximate_data_size_ = 0;
+  std::map<SessionId, std::set<std::string>> ephemerals_;
+  std::set<std::string> containers_;
+  std::set<std::string> ttl_nodes_;
+  std::map<SessionId, int32_t> sessions_;
+};
+
+}  // namespace uk

@@ -1,0 +1,226 @@
+#include "ukeeper/storage/tree/data_tree.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "ukeeper/storage/tree/path.h"
+
+namespace uk {
+namespace {
+
+// A broken precondition of apply() means the pipeline validated something wrongly: stop rather than let
+// replicas diverge.
+[[noreturn]] void tree_invariant_failed(const char* what, std::string_view path) {
+  std::fprintf(stderr, "ukeeper: data tree invariant broken: %s (path '%.*s')\n", what,
+               static_cast<int>(path.size()), path.data());
+  std::abort();
+}
+
+int32_t data_size(const std::optional<std::string>& d) { return d ? static_cast<int32_t>(d->size()) : 0; }
+
+}  // namespace
+
+DataTree::DataTree() {
+  const AclList open = {Acl{perm::kAll, Id{"world", "anyone"}}};
+  Node root;
+  root.acl = open;
+  nodes_.emplace("/", std::move(root));
+  approximate_data_size_ += 1;
+  add_system_node("/zookeeper", open);
+  add_system_node("/zookeeper/quota", open);
+  add_system_node("/zookeeper/config", {Acl{perm::kRead, Id{"world", "anyone"}}});
+}
+
+void DataTree::add_system_node(const std::string& path, const AclList& acl) {
+  Node n;
+  n.acl = acl;
+  n.data = std::string();
+  Node* parent = find(path_parent(path));
+  parent->children.insert(std::string(path_basename(path)));
+  parent->stat.num_children = static_cast<int32_t>(parent->children.size());
+  approximate_data_size_ += static_cast<int64_t>(path.size());
+  nodes_.emplace(path, std::move(n));
+}
+
+Node* DataTree::find(std::string_view path) {
+  auto it = nodes_.find(path);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+const Node* DataTree::get(std::string_view path) const {
+  auto it = nodes_.find(path);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+int64_t DataTree::all_children_number(std::string_view path) const {
+  const Node* n = get(path);
+  if (n == nullptr) return 0;
+  int64_t total = 0;
+  std::vector<std::string> stack;
+  stack.emplace_back(path);
+  while (!stack.empty()) {
+    std::string p = std::move(stack.back());
+    stack.pop_back();
+    const Node* cur = get(p);
+    if (cur == nullptr) continue;
+    for (const std::string& c : cur->children) {
+      total++;
+      stack.push_back(path_join(p, c));
+    }
+  }
+  return total;
+}
+
+const std::set<std::string>* DataTree::ephemerals_of(SessionId session) const {
+  auto it = ephemerals_.find(session);
+  return it == ephemerals_.end() ? nullptr : &it->second;
+}
+
+void DataTree::for_each(const std::function<void(const std::string&, const Node&)>& fn) const {
+  for (const auto& [path, node] : nodes_) fn(path, node);
+}
+
+void DataTree::index_owner(const std::string& path, int64_t owner) {
+  if (owner::is_container(owner)) {
+    containers_.insert(path);
+  } else if (owner::is_ttl(owner)) {
+    ttl_nodes_.insert(path);
+  } else if (owner != 0) {
+    ephemerals_[owner].insert(path);
+  }
+}
+
+void DataTree::unindex_owner(const std::string& path, int64_t owner) {
+  if (owner::is_container(owner)) {
+    containers_.erase(path);
+  } else if (owner::is_ttl(owner)) {
+    ttl_nodes_.erase(path);
+  } else if (owner != 0) {
+    auto it = ephemerals_.find(owner);
+    if (it != ephemerals_.end()) {
+      it->second.erase(path);
+      if (it->second.empty()) ephemerals_.erase(it);
+    }
+  }
+}
+
+ApplyResult DataTree::apply(const Txn& txn) {
+  ApplyResult result;
+  if (txn.type == TxnType::kMulti) {
+    result.results.reserve(txn.ops.size());
+    for (const TxnOp& op : txn.ops) result.results.push_back(apply_op(txn, op, result.events));
+  } else {
+    if (txn.ops.size() != 1) tree_invariant_failed("non-multi txn must hold exactly one op", "");
+    result.results.push_back(apply_op(txn, txn.ops[0], result.events));
+  }
+  if (txn.zxid > last_zxid_) last_zxid_ = txn.zxid;
+  return result;
+}
+
+OpResult DataTree::apply_op(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events) {
+  switch (op.type) {
+    case TxnType::kCreate: return apply_create(txn, op, events);
+    case TxnType::kDelete: return apply_delete(txn, op.path, events);
+    case TxnType::kSetData: return apply_set_data(txn, op, events);
+    case TxnType::kSetAcl: return apply_set_acl(op);
+    case TxnType::kCheck: {
+      const Node* n = get(op.path);
+      if (n == nullptr) tree_invariant_failed("check of a missing node", op.path);
+      return OpResult{TxnType::kCheck, op.path, n->stat};
+    }
+    case TxnType::kCreateSession:
+      sessions_[txn.session] = op.timeout_ms;
+      return OpResult{op.type, {}, {}};
+    case TxnType::kCloseSession:
+      apply_close_session(txn, events);
+      return OpResult{op.type, {}, {}};
+    case TxnType::kError:
+    case TxnType::kMulti:
+      break;
+  }
+  return OpResult{TxnType::kError, {}, {}};
+}
+
+OpResult DataTree::apply_create(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events) {
+  std::string_view parent_path = path_parent(op.path);
+  Node* parent = find(parent_path);
+  if (parent == nullptr) tree_invariant_failed("create under a missing parent", op.path);
+  if (find(op.path) != nullptr) tree_invariant_failed("create of an existing node", op.path);
+  if (owner::is_ephemeral(parent->stat.ephemeral_owner)) tree_invariant_failed("child of an ephemeral", op.path);
+
+  Node n;
+  n.data = op.data;
+  n.acl = op.acl;
+  n.stat.czxid = txn.zxid;
+  n.stat.mzxid = txn.zxid;
+  n.stat.pzxid = txn.zxid;
+  n.stat.ctime_ms = txn.time_ms;
+  n.stat.mtime_ms = txn.time_ms;
+  n.stat.ephemeral_owner = op.ephemeral_owner;
+  n.stat.data_length = data_size(op.data);
+  Stat stat = n.stat;
+
+  parent->children.insert(std::string(path_basename(op.path)));
+  parent->stat.num_children = static_cast<int32_t>(parent->children.size());
+  parent->stat.cversion = op.parent_cversion;
+  parent->stat.pzxid = txn.zxid;
+
+  approximate_data_size_ += static_cast<int64_t>(op.path.size()) + n.stat.data_length;
+  index_owner(op.path, op.ephemeral_owner);
+  nodes_.emplace(op.path, std::move(n));
+  events.push_back(TreeEvent{EventType::kNodeCreated, op.path});
+  events.push_back(TreeEvent{EventType::kNodeChildrenChanged, std::string(parent_path)});
+  return OpResult{TxnType::kCreate, op.path, stat};
+}
+
+OpResult DataTree::apply_delete(const Txn& txn, const std::string& path, std::vector<TreeEvent>& events) {
+  auto it = nodes_.find(path);
+  if (it == nodes_.end()) tree_invariant_failed("delete of a missing node", path);
+  if (!it->second.children.empty()) tree_invariant_failed("delete of a node with children", path);
+  std::string_view parent_path = path_parent(path);
+  Node* parent = find(parent_path);
+  if (parent == nullptr) tree_invariant_failed("delete under a missing parent", path);
+
+  approximate_data_size_ -= static_cast<int64_t>(path.size()) + it->second.stat.data_length;
+  unindex_owner(path, it->second.stat.ephemeral_owner);
+  nodes_.erase(it);
+  parent->children.erase(std::string(path_basename(path)));
+  parent->stat.num_children = static_cast<int32_t>(parent->children.size());
+  if (txn.zxid > parent->stat.pzxid) parent->stat.pzxid = txn.zxid;
+  events.push_back(TreeEvent{EventType::kNodeDeleted, path});
+  events.push_back(TreeEvent{EventType::kNodeChildrenChanged, std::string(parent_path)});
+  return OpResult{TxnType::kDelete, path, {}};
+}
+
+OpResult DataTree::apply_set_data(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events) {
+  Node* n = find(op.path);
+  if (n == nullptr) tree_invariant_failed("setData of a missing node", op.path);
+  approximate_data_size_ += data_size(op.data) - n->stat.data_length;
+  n->data = op.data;
+  n->stat.data_length = data_size(op.data);
+  n->stat.version = op.version;
+  n->stat.mzxid = txn.zxid;
+  n->stat.mtime_ms = txn.time_ms;
+  events.push_back(TreeEvent{EventType::kNodeDataChanged, op.path});
+  return OpResult{TxnType::kSetData, op.path, n->stat};
+}
+
+OpResult DataTree::apply_set_acl(const TxnOp& op) {
+  Node* n = find(op.path);
+  if (n == nullptr) tree_invariant_failed("setACL of a missing node", op.path);
+  n->acl = op.acl;
+  n->stat.aversion = op.version;
+  return OpResult{TxnType::kSetAcl, op.path, n->stat};
+}
+
+void DataTree::apply_close_session(const Txn& txn, std::vector<TreeEvent>& events) {
+  sessions_.erase(txn.session);
+  const std::set<std::string>* mine = ephemerals_of(txn.session);
+  if (mine == nullptr) return;
+  // Copy: apply_delete edits the index while we walk it. Ephemerals have no children, so any order works;
+  // sorted order keeps replicas' event order identical.
+  std::vector<std::string> paths(mine->begin(), mine->end());
+  for (const std::string& p : paths) apply_delete(txn, p, events);
+}
+
+}  // namespace uk
