@@ -16,20 +16,34 @@ void on_signal(int) {
   if (g_server != nullptr) g_server->stop();
 }
 
+// The embedded default (the same settings as configs/laptop.cfg): one node on TCP, loopback only, data under
+// ./data, every four-letter word allowed.
+constexpr const char* kEmbeddedDefault =
+    "tickTime=2000\n"
+    "dataDir=./data\n"
+    "clientPort=2181\n"
+    "clientPortAddress=127.0.0.1\n"
+    "4lw.commands.whitelist=*\n";
+
 int usage() {
   std::fprintf(stderr,
-               "usage: ukeeper CONFIG\n"
-               "  CONFIG  a zoo.cfg-style file (see configs/laptop.cfg and configs/README.md)\n");
+               "usage: ukeeper [CONFIG]\n"
+               "  CONFIG  a zoo.cfg-style file (see configs/laptop.cfg and configs/README.md)\n"
+               "  without CONFIG: the embedded default, a single node on 127.0.0.1:2181 with data in ./data\n");
   return 2;
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) return usage();
+  if (argc > 2 || (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0))) {
+    return usage();
+  }
+  const char* source = argc == 2 ? argv[1] : "(embedded default)";
   if (const char* level = std::getenv("UKEEPER_LOG_LEVEL"); level != nullptr && std::strcmp(level, "debug") == 0) {
     uk::set_log_level(uk::LogLevel::kDebug);
   }
-  uk::ConfigParseResult parsed = uk::load_config_file(argv[1]);
+  uk::ConfigParseResult parsed =
+      argc == 2 ? uk::load_config_file(argv[1]) : uk::parse_config(kEmbeddedDefault, source);
   for (const std::string& w : parsed.warnings) UK_WARN("%s", w.c_str());
   if (!parsed.config) {
     std::fprintf(stderr, "ukeeper: %s\n", parsed.error.c_str());
@@ -42,7 +56,7 @@ int main(int argc, char** argv) {
   }
   if (config.client_port == 0) {
     std::fprintf(stderr, "ukeeper: %s: clientPort is not set (a server.N client port needs ensemble mode, which "
-                 "is not supported yet)\n", argv[1]);
+                 "is not supported yet)\n", source);
     return 1;
   }
   if (config.durability != uk::Durability::kNone) {
