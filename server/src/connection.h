@@ -27,6 +27,7 @@ class Server::Connection final : public Watcher {
     packets_sent++;
     events_pending = true;
   }
+  const std::vector<Id>& watcher_ids() const override { return client.auth_ids; }
 
   uint64_t id;
   Fd fd;

@@ -86,7 +86,7 @@ ApplyResult Processor::commit(Txn& txn) {
   // the WAL append and persisted(zxid) between assignment and apply.
   txn.zxid = tree_.last_zxid() + 1;
   ApplyResult r = tree_.apply(txn);
-  for (const TreeEvent& e : r.events) watches_.trigger(e.type, e.path);
+  for (const TreeEvent& e : r.events) watches_.trigger(e.type, e.path, e.acl);
   return r;
 }
 

@@ -1,5 +1,6 @@
 #include "ukeeper/server/watches.h"
 
+#include "ukeeper/server/acl.h"
 #include "ukeeper/storage/tree/path.h"
 
 namespace uk {
@@ -49,7 +50,7 @@ void WatchManager::collect(Table& t, EventType type, const std::string& path, st
   }
 }
 
-void WatchManager::trigger(EventType type, const std::string& path) {
+void WatchManager::trigger(EventType type, const std::string& path, const AclList& acl) {
   std::set<Watcher*> fire;
   switch (type) {
     case EventType::kNodeCreated:
@@ -66,7 +67,9 @@ void WatchManager::trigger(EventType type, const std::string& path) {
     case EventType::kNone:
       return;
   }
-  for (Watcher* w : fire) w->deliver_event(type, path);
+  for (Watcher* w : fire) {
+    if (acl_permits(acl, w->watcher_ids(), perm::kRead)) w->deliver_event(type, path);
+  }
 }
 
 bool WatchManager::has_mode(const Table& t, const std::string& path, Watcher* w, uint8_t modes) {

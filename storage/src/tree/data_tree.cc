@@ -167,9 +167,9 @@ OpResult DataTree::apply_create(const Txn& txn, const TxnOp& op, std::vector<Tre
 
   approximate_data_size_ += static_cast<int64_t>(op.path.size()) + n.stat.data_length;
   index_owner(op.path, op.ephemeral_owner);
+  events.push_back(TreeEvent{EventType::kNodeCreated, op.path, n.acl});
+  events.push_back(TreeEvent{EventType::kNodeChildrenChanged, std::string(parent_path), parent->acl});
   nodes_.emplace(op.path, std::move(n));
-  events.push_back(TreeEvent{EventType::kNodeCreated, op.path});
-  events.push_back(TreeEvent{EventType::kNodeChildrenChanged, std::string(parent_path)});
   return OpResult{TxnType::kCreate, op.path, stat};
 }
 
@@ -183,12 +183,13 @@ OpResult DataTree::apply_delete(const Txn& txn, const std::string& path, std::ve
 
   approximate_data_size_ -= static_cast<int64_t>(path.size()) + it->second.stat.data_length;
   unindex_owner(path, it->second.stat.ephemeral_owner);
+  AclList acl = std::move(it->second.acl);
   nodes_.erase(it);
   parent->children.erase(std::string(path_basename(path)));
   parent->stat.num_children = static_cast<int32_t>(parent->children.size());
   if (txn.zxid > parent->stat.pzxid) parent->stat.pzxid = txn.zxid;
-  events.push_back(TreeEvent{EventType::kNodeDeleted, path});
-  events.push_back(TreeEvent{EventType::kNodeChildrenChanged, std::string(parent_path)});
+  events.push_back(TreeEvent{EventType::kNodeDeleted, path, std::move(acl)});
+  events.push_back(TreeEvent{EventType::kNodeChildrenChanged, std::string(parent_path), parent->acl});
   return OpResult{TxnType::kDelete, path, {}};
 }
 
@@ -201,7 +202,7 @@ OpResult DataTree::apply_set_data(const Txn& txn, const TxnOp& op, std::vector<T
   n->stat.version = op.version;
   n->stat.mzxid = txn.zxid;
   n->stat.mtime_ms = txn.time_ms;
-  events.push_back(TreeEvent{EventType::kNodeDataChanged, op.path});
+  events.push_back(TreeEvent{EventType::kNodeDataChanged, op.path, n->acl});
   return OpResult{TxnType::kSetData, op.path, n->stat};
 }
 

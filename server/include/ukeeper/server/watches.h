@@ -22,6 +22,8 @@ namespace uk {
 class Watcher {
  public:
   virtual void deliver_event(EventType type, const std::string& path) = 0;
+  // The identities the watcher's connection holds; events go only where they grant READ on the node.
+  virtual const std::vector<Id>& watcher_ids() const = 0;
 
  protected:
   ~Watcher() = default;
@@ -39,8 +41,9 @@ class WatchManager {
   // addWatch: mode 0 persistent, 1 persistent recursive. Both register in both tables, as ZooKeeper does.
   void add_persistent_watch(const std::string& path, Watcher* w, bool recursive);
 
-  // Fires the watches a tree change triggers.
-  void trigger(EventType type, const std::string& path);
+  // Fires the watches a tree change triggers. Watchers without READ on `acl` (the node's ACL) are consumed
+  // like the others but not told, as in ZooKeeper 3.8.4+.
+  void trigger(EventType type, const std::string& path, const AclList& acl);
 
   // True when `w` has a watch of `type` on `path` (checkWatches). remove() removes them (removeWatches);
   // both return false when there is none.

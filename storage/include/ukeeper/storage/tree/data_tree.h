@@ -26,10 +26,12 @@ struct Node {
   std::set<std::string> children;  // child names, not paths
 };
 
-// A change a watcher may care about. NodeChildrenChanged names the parent.
+// A change a watcher may care about. NodeChildrenChanged names the parent. `acl` is the ACL of the node the
+// event names (for NodeDeleted, the ACL it had): only watchers that may READ it are told (ZooKeeper 3.8.4+).
 struct TreeEvent {
   EventType type;
   std::string path;
+  AclList acl;
   bool operator==(const TreeEvent&) const = default;
 };
 
