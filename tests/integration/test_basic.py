@@ -317,14 +317,6 @@ def test_create2_stat_raw(raw):
     assert st.ephemeralOwner == c.session_id
     path, st = c.create2("/create2-node/s", b"", flags=zkproto.F_SEQUENTIAL)
     assert path == "/create2-node/s0000000001"
-    # check alone (outside multi) is not a valid request
-    c2 = raw()
-    c2.send_request(zkproto.OP["check"], zkproto.W().ustring("/").int(-1).bytes())
-    try:
-        rep = c2.read_reply()
-        assert rep.err == ERR["UNIMPLEMENTED"]
-    except zkproto.ConnectionClosed:
-        pass
 
 
 def test_container_reaped_after_last_child_removed(raw, zk):

@@ -1,0 +1,237 @@
+// uk_rtt_probe: one client, closed loop, raw ZooKeeper protocol. Measures getData and setData round trips
+// against a server (ukeeper or Apache ZooKeeper alike), and the loopback TCP round trip of the same message
+// size to an in-process echo server, so each figure has its floor beside it from the same run.
+// A precursor of ukbench (the bench suite issue); it prints what it ran and how many operations.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ukeeper/common/jute.h"
+#include "ukeeper/server/proto.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void die(const char* what) {
+  std::fprintf(stderr, "uk_rtt_probe: %s: %s\n", what, std::strerror(errno));
+  std::exit(1);
+}
+
+void write_all(int fd, const std::string& b) {
+  size_t off = 0;
+  while (off < b.size()) {
+    ssize_t n = ::write(fd, b.data() + off, b.size() - off);
+    if (n <= 0) die("write");
+    off += static_cast<size_t>(n);
+  }
+}
+
+void read_exact(int fd, char* p, size_t len) {
+  size_t off = 0;
+  while (off < len) {
+    ssize_t n = ::read(fd, p + off, len - off);
+    if (n <= 0) die("read");
+    off += static_cast<size_t>(n);
+  }
+}
+
+std::string read_frame(int fd) {
+  char hdr[4];
+  read_exact(fd, hdr, 4);
+  uk::JuteReader r(std::string_view(hdr, 4));
+  int32_t len = r.get_int();
+  std::string body(static_cast<size_t>(len), '\0');
+  read_exact(fd, body.data(), body.size());
+  return body;
+}
+
+int connect_to(const std::string& host, int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) die("socket");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) die("connect");
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+struct Summary {
+  std::vector<double> us;
+  void print(const char* name, const char* target) {
+    std::sort(us.begin(), us.end());
+    auto pct = [this](double p) { return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size()))]; };
+    std::printf("%-10s %-24s n=%-7zu p50=%8.1f p90=%8.1f p99=%8.1f p99.9=%8.1f max=%8.1f us\n", name, target,
+                us.size(), pct(0.50), pct(0.90), pct(0.99), pct(0.999), us.back());
+  }
+};
+
+// Loopback TCP echo of `bytes`-sized messages: the floor under any request/response on this machine.
+Summary echo_rtt(int ops, size_t bytes) {
+  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd, 1) != 0) die("echo listen");
+  socklen_t len = sizeof a;
+  getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+  std::thread echo([lfd, bytes] {
+    int c = ::accept(lfd, nullptr, nullptr);
+    int one = 1;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::string buf(bytes, '\0');
+    for (;;) {
+      size_t off = 0;
+      while (off < bytes) {
+        ssize_t n = ::read(c, buf.data() + off, bytes - off);
+        if (n <= 0) {
+          ::close(c);
+          return;
+        }
+        off += static_cast<size_t>(n);
+      }
+      write_all(c, buf);
+    }
+  });
+  int fd = connect_to("127.0.0.1", ntohs(a.sin_port));
+  std::string msg(bytes, 'x');
+  std::string back(bytes, '\0');
+  Summary s;
+  for (int i = 0; i < ops; i++) {
+    auto t0 = Clock::now();
+    write_all(fd, msg);
+    read_exact(fd, back.data(), bytes);
+    s.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  ::close(fd);
+  echo.join();
+  ::close(lfd);
+  return s;
+}
+
+class ZkConn {
+ public:
+  ZkConn(const std::string& host, int port) : fd_(connect_to(host, port)) {
+    std::string out;
+    uk::JuteWriter w(out);
+    size_t f = w.begin_frame();
+    w.put_int(0);
+    w.put_long(0);
+    w.put_int(30000);
+    w.put_long(0);
+    w.put_buffer(std::string_view(std::string(16, '\0')));
+    w.put_bool(false);
+    w.end_frame(f);
+    write_all(fd_, out);
+    read_frame(fd_);
+  }
+  ~ZkConn() { ::close(fd_); }
+  // Sends one request and waits for its reply; returns the reply's error code.
+  int32_t call(int32_t type, const std::string& body) {
+    std::string out;
+    uk::JuteWriter w(out);
+    size_t f = w.begin_frame();
+    w.put_int(++xid_);
+    w.put_int(type);
+    out.append(body);
+    w.end_frame(f);
+    write_all(fd_, out);
+    for (;;) {
+      std::string reply = read_frame(fd_);
+      uk::JuteReader r(reply);
+      int32_t xid = r.get_int();
+      r.get_long();
+      int32_t err = r.get_int();
+      if (xid == xid_) return err;
+    }
+  }
+
+ private:
+  int fd_;
+  int32_t xid_ = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string host = "127.0.0.1";
+  int port = 2181;
+  int ops = 20000;
+  int warmup = 2000;
+  size_t value_bytes = 100;
+  std::string label = "server";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i];
+    std::string v = argv[i + 1];
+    if (k == "--port") port = std::atoi(v.c_str());
+    else if (k == "--host") host = v;
+    else if (k == "--ops") ops = std::atoi(v.c_str());
+    else if (k == "--warmup") warmup = std::atoi(v.c_str());
+    else if (k == "--value-bytes") value_bytes = static_cast<size_t>(std::atoi(v.c_str()));
+    else if (k == "--label") label = v;
+    else {
+      std::fprintf(stderr, "usage: uk_rtt_probe [--host H] [--port P] [--ops N] [--warmup N] [--value-bytes B] "
+                           "[--label NAME]\n");
+      return 2;
+    }
+  }
+  const std::string path = "/uk-rtt-probe";
+  const std::string value(value_bytes, 'v');
+  ZkConn zk(host, port);
+  std::string create;
+  {
+    uk::JuteWriter w(create);
+    w.put_string(path);
+    w.put_buffer(std::string_view(value));
+    w.put_int(1);
+    w.put_int(31);
+    w.put_string("world");
+    w.put_string("anyone");
+    w.put_int(0);
+  }
+  zk.call(1, create);  // NODEEXISTS from an earlier run is fine
+  std::string get;
+  uk::JuteWriter(get).put_string(path);
+  get.push_back('\0');
+  std::string set;
+  {
+    uk::JuteWriter w(set);
+    w.put_string(path);
+    w.put_buffer(std::string_view(value));
+    w.put_int(-1);
+  }
+  auto measure = [&](int32_t type, const std::string& body) {
+    for (int i = 0; i < warmup; i++) zk.call(type, body);
+    Summary s;
+    for (int i = 0; i < ops; i++) {
+      auto t0 = Clock::now();
+      if (zk.call(type, body) != 0) {
+        std::fprintf(stderr, "uk_rtt_probe: request type %d failed\n", type);
+        std::exit(1);
+      }
+      s.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
+    return s;
+  };
+  std::printf("# one client, closed loop, %zu-byte values, %d warm-up + %d measured ops each\n", value_bytes, warmup,
+              ops);
+  Summary floor = echo_rtt(ops, value_bytes + 40);
+  floor.print("tcp-echo", "loopback");
+  measure(4, get).print("getData", (label + " " + host + ":" + std::to_string(port)).c_str());
+  measure(5, set).print("setData", (label + " " + host + ":" + std::to_string(port)).c_str());
+  return 0;
+}

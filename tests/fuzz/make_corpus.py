@@ -1,0 +1,251 @@
+#!/usr/bin/python3
+"""Writes the seed corpora of the fuzz targets: tests/fuzz/corpus/{request,txn}/.
+
+Each request seed is one client connection as the server reads it: length-prefixed frames, the first a
+ConnectRequest, then RequestHeader + body frames (zookeeper-protocol.md §1-§5). Each txn seed is one encoded Txn
+as storage/src/tree/txn.cc writes it. The seeds only need to be well-formed and varied; the fuzzer does the rest.
+Deterministic: running it twice writes identical files. Usage: tests/fuzz/make_corpus.py
+"""
+import base64
+import hashlib
+import os
+import shutil
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# ---------------------------------------------------------------------------------------------------------------
+# Jute primitives (big-endian, zookeeper-protocol.md §1).
+
+
+def i32(v):
+    return struct.pack(">i", v)
+
+
+def i64(v):
+    return struct.pack(">q", v)
+
+
+def boolean(v):
+    return b"\x01" if v else b"\x00"
+
+
+def buf(b):
+    if b is None:
+        return i32(-1)
+    if isinstance(b, str):
+        b = b.encode()
+    return i32(len(b)) + b
+
+
+def acl_list(entries):
+    out = i32(len(entries))
+    for perms, scheme, ident in entries:
+        out += i32(perms) + buf(scheme) + buf(ident)
+    return out
+
+
+def digest(user_colon_password):
+    """ZooKeeper's digest id: user:base64(sha1(user:password))."""
+    user = user_colon_password.split(":", 1)[0]
+    return user + ":" + base64.b64encode(hashlib.sha1(user_colon_password.encode()).digest()).decode()
+
+
+def frame(body):
+    return i32(len(body)) + body
+
+
+OPEN = [(31, "world", "anyone")]
+
+# ---------------------------------------------------------------------------------------------------------------
+# Client requests.
+
+
+def connect(timeout_ms=10000, read_only=True):
+    body = i32(0) + i64(0) + i32(timeout_ms) + i64(0) + buf(b"\0" * 16)
+    if read_only:
+        body += boolean(False)
+    return frame(body)
+
+
+def req(xid, op, body=b""):
+    return frame(i32(xid) + i32(op) + body)
+
+
+def create_body(path, data=b"", flags=0, acl=OPEN, ttl=None):
+    b = buf(path) + buf(data) + acl_list(acl) + i32(flags)
+    if ttl is not None:
+        b += i64(ttl)
+    return b
+
+
+def create(xid, path, data=b"", flags=0, acl=OPEN, op=1):
+    return req(xid, op, create_body(path, data, flags, acl))
+
+
+def create_ttl(xid, path, ttl, flags=5, data=b""):
+    return req(xid, 21, create_body(path, data, flags, OPEN, ttl))
+
+
+def delete(xid, path, version=-1, op=2):
+    return req(xid, op, buf(path) + i32(version))
+
+
+def path_watch(xid, op, path, watch=False):
+    return req(xid, op, buf(path) + boolean(watch))
+
+
+def path_only(xid, op, path):
+    return req(xid, op, buf(path))
+
+
+def set_data(xid, path, data, version=-1):
+    return req(xid, 5, buf(path) + buf(data) + i32(version))
+
+
+def set_acl(xid, path, acl, version=-1):
+    return req(xid, 7, buf(path) + acl_list(acl) + i32(version))
+
+
+def path_int(xid, op, path, value):
+    return req(xid, op, buf(path) + i32(value))
+
+
+def multi_header(op, done=False, err=-1):
+    return i32(op) + boolean(done) + i32(err)
+
+
+def multi(xid, ops, op=14):
+    body = b""
+    for mop, mbody in ops:
+        body += multi_header(mop) + mbody
+    body += multi_header(-1, True)
+    return req(xid, op, body)
+
+
+def string_list(items):
+    return i32(len(items)) + b"".join(buf(s) for s in items)
+
+
+def set_watches(xid, rel, data, exist, child, persistent=None, recursive=None):
+    body = i64(rel) + string_list(data) + string_list(exist) + string_list(child)
+    op = 101
+    if persistent is not None:
+        body += string_list(persistent) + string_list(recursive or [])
+        op = 105
+    return req(xid, op, body)
+
+
+def auth(scheme, cred):
+    return req(-4, 100, i32(0) + buf(scheme) + buf(cred))
+
+
+def ping():
+    return req(-2, 11)
+
+
+def close_session(xid):
+    return req(xid, -11)
+
+
+def request_seeds():
+    c = connect()
+    s = {}
+    s["connect_only"] = c
+    s["connect_no_readonly"] = connect(read_only=False) + ping()
+    s["create_get"] = (c + create(1, "/a", b"hello") + path_watch(2, 4, "/a", True) + path_watch(3, 3, "/a") +
+                       set_data(4, "/a", b"world", 0) + path_watch(5, 8, "/", True) + path_watch(6, 12, "/a"))
+    s["create_modes"] = (c + create(1, "/p", b"", 0) + create(2, "/p/e", b"x", 1) + create(3, "/p/s-", b"", 2) +
+                         create(4, "/p/es-", b"", 3) + create(5, "/c", b"", 4, op=19) + create(6, "/p/s-", op=15, flags=2))
+    s["ttl"] = (c + create_ttl(1, "/t", 1) + create_ttl(2, "/ts-", 5000, flags=6) + path_watch(3, 3, "/t") +
+                path_watch(4, 8, "/"))
+    s["container_reap"] = (c + create(1, "/c", b"", 4, op=19) + create(2, "/c/x", b"") + delete(3, "/c/x") +
+                           path_watch(4, 3, "/c", True) + delete(5, "/c", op=20))
+    s["delete_versions"] = (c + create(1, "/d", b"1") + delete(2, "/d", 5) + set_data(3, "/d", b"2", 0) +
+                            delete(4, "/d", 1) + delete(5, "/d") + delete(6, "/zookeeper"))
+    s["nested"] = (c + create(1, "/a") + create(2, "/a/b") + create(3, "/a/b/c", b"deep") + delete(4, "/a") +
+                   path_only(5, 104, "/a") + delete(6, "/a/b/c") + delete(7, "/a/b") + delete(8, "/a"))
+    s["acl"] = (c + create(1, "/x", b"", 0, [(1, "world", "anyone")]) + create(2, "/x/y") +
+                set_acl(3, "/x", [(31, "ip", "127.0.0.1")], 0) + create(4, "/x/z") + path_only(5, 6, "/x") +
+                set_acl(6, "/x", [(31, "ip", "10.0.0.0/8")]) + path_watch(7, 4, "/x"))
+    s["auth_digest"] = (c + auth("digest", "u:p") + create(1, "/u", b"", 0, [(31, "auth", "")]) +
+                        create(2, "/v", b"", 0, [(31, "digest", digest("u:p"))]) +
+                        path_only(3, 6, "/u") + req(4, 107))
+    s["auth_bad"] = c + auth("nosuch", "x") + create(1, "/never")
+    s["auth_super"] = c + auth("digest", "super:secret") + path_only(1, 6, "/zookeeper/config")
+    s["multi_ok"] = (c + multi(1, [(1, create_body("/m")), (15, create_body("/m/n", b"d")),
+                                   (13, buf("/m") + i32(0)), (5, buf("/m/n") + buf(b"e") + i32(0)),
+                                   (2, buf("/m/n") + i32(-1))]) + path_watch(2, 8, "/m"))
+    s["multi_fail"] = (c + create(1, "/f") + multi(2, [(2, buf("/f") + i32(-1)), (13, buf("/f") + i32(0)),
+                                                     (1, create_body("/f/g"))]) + multi(3, []))
+    s["multi_read"] = (c + create(1, "/r", b"data") + multi(2, [(4, buf("/r") + boolean(True)),
+                                                              (8, buf("/") + boolean(False)),
+                                                              (4, buf("/missing") + boolean(False))], op=22))
+    s["set_watches"] = (c + create(1, "/w", b"") + set_data(2, "/w", b"x") +
+                        set_watches(-8, 0, ["/w", "/gone"], ["/w", "/later"], ["/", "/gone"]) + create(3, "/later") +
+                        set_watches(-8, 1, ["/w"], [], ["/w"], ["/p"], ["/"]) + create(4, "/p") + delete(5, "/p"))
+    s["watch_admin"] = (c + path_int(1, 106, "/", 1) + path_int(2, 106, "/q", 0) + create(3, "/q") +
+                        path_int(4, 17, "/q", 4) + path_int(5, 18, "/", 5) + path_int(6, 18, "/q", 3) +
+                        path_int(7, 17, "/q", 3) + path_int(8, 106, "/q", 2))
+    s["misc"] = (c + path_only(1, 9, "/") + create(2, "/e", b"", 1) + create(3, "/e2", b"", 1) +
+                 path_only(4, 103, "/") + path_only(5, 103, "/e2") + path_only(6, 104, "/") + req(7, 107) +
+                 req(8, 16, buf("") + buf("") + buf("") + i64(-1)) + req(9, 102, buf(b"")))
+    s["close_session"] = (c + create(1, "/eph", b"", 1) + create(2, "/eph2", b"", 3) + path_watch(3, 3, "/eph", True) +
+                          close_session(4) + create(5, "/after"))
+    s["bad_opcodes"] = c + req(1, 13, buf("/") + i32(0)) + create(2, "/never")
+    s["bad_paths"] = (c + create(1, "a") + create(2, "/a/") + create(3, "//") + create(4, "/a/./b") +
+                      create(5, "/\u0001") + create(6, "/zookeeper") + create(7, "/") + path_watch(8, 4, ""))
+    s["bad_args"] = (c + create(1, "/b", flags=7) + create(2, "/b", flags=4) + create_ttl(3, "/b", 0) +
+                     create_ttl(4, "/b", 1, flags=0) + create(5, "/b", acl=[]) + create(6, "/b", acl=[(31, "auth", "")]) +
+                     req(7, 1, buf("/b")))
+    s["null_data"] = c + create(1, "/n", None) + path_watch(2, 4, "/n") + set_data(3, "/n", None) + set_data(4, "/n", b"")
+    s["sequential_many"] = c + create(1, "/s") + b"".join(create(i, "/s/n-", flags=2) for i in range(2, 12))
+    s["bad_frame_length"] = c + create(1, "/ok") + i32(-5) + create(2, "/never")
+    s["truncated_frame"] = c + create(1, "/ok") + i32(100) + b"\0\0\0\1"
+    return s
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Txns (storage/src/tree/txn.cc).
+
+
+def txn_op(typ, path="", data=None, acl=(), owner=0, parent_cversion=0, version=0, timeout_ms=0, err=0):
+    return (i32(typ) + buf(path) + buf(data) + acl_list(list(acl)) + i64(owner) + i32(parent_cversion) +
+            i32(version) + i32(timeout_ms) + i32(err))
+
+
+def txn(zxid, session, cxid, time_ms, typ, ops, version=1):
+    return i32(version) + i64(zxid) + i64(session) + i32(cxid) + i64(time_ms) + i32(typ) + i32(len(ops)) + b"".join(ops)
+
+
+def txn_seeds():
+    t = {}
+    t["create"] = txn(1, 1, 1, 1000, 1, [txn_op(1, "/a", b"hello", OPEN, 0, 1)])
+    t["create_null"] = txn(2, 1, 2, 1000, 1, [txn_op(1, "/b", None, [(1, "ip", "10.0.0.0/8")], 1, 2)])
+    t["delete"] = txn(3, 1, 3, 1000, 2, [txn_op(2, "/a")])
+    t["set_data"] = txn(4, 1, 4, 1000, 5, [txn_op(5, "/a", b"x", version=3)])
+    t["set_acl"] = txn(5, 1, 5, 1000, 7, [txn_op(7, "/a", None, [(31, "digest", digest("u:p")), (1, "world", "anyone")],
+                                                 version=1)])
+    t["multi"] = txn(6, 2, 6, 1000, 14, [txn_op(1, "/m", b"", OPEN), txn_op(13, "/m", version=0),
+                                         txn_op(5, "/m", b"d", version=1), txn_op(2, "/m")])
+    t["session"] = txn(7, 3, 0, 0, -10, [txn_op(-10, timeout_ms=30000)])
+    t["close"] = txn(8, 3, 0, 0, -11, [txn_op(-11)])
+    t["error"] = txn(9, 3, 9, 0, -1, [txn_op(-1, err=-101)])
+    t["empty_multi"] = txn(10, 1, 10, 0, 14, [])
+    t["bad_version"] = txn(1, 1, 1, 0, 1, [txn_op(1, "/a")], version=2)
+    return t
+
+
+def write(kind, seeds):
+    d = os.path.join(HERE, "corpus", kind)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    for name, data in sorted(seeds.items()):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+    print(f"{d}: {len(seeds)} seeds")
+
+
+if __name__ == "__main__":
+    write("request", request_seeds())
+    write("txn", txn_seeds())

@@ -1,0 +1,283 @@
+"""Hostile or malformed input against the live server, connection storms and pipelining (raw sockets).
+
+After every abuse the server must still serve a normal kazoo client.
+"""
+
+import resource
+import socket
+import struct
+import time
+import uuid
+
+import pytest
+
+import zkproto
+from conftest import JUTE_MAXBUFFER, MIN_SESSION_TIMEOUT
+from zkproto import ERR, OP, OPEN_ACL, ConnectionClosed, R, RawClient, W
+
+
+@pytest.fixture
+def healthy(server, zk_factory):
+    """Call after the abuse: a fresh kazoo client can write and read."""
+
+    def check():
+        assert server.alive(), "server process died"
+        c = zk_factory()
+        p = "/healthy-" + uuid.uuid4().hex
+        c.create(p, b"ok")
+        assert c.get(p)[0] == b"ok"
+        c.delete(p)
+        return True
+
+    return check
+
+
+def closed_without_reply(c, timeout=5.0):
+    """True if the server closes the connection without sending anything."""
+    c.sock.settimeout(timeout)
+    try:
+        data = c.sock.recv(65536)
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+    return data == b""
+
+
+@pytest.mark.parametrize("junk", [
+    b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    b"\xff" * 64,
+    b"\x00\x00\x00\x05hello",
+    struct.pack(">i", 8) + b"\x00" * 8,  # a too-short ConnectRequest
+])
+def test_garbage_instead_of_handshake(server, healthy, junk):
+    c = RawClient(server.port, handshake=False)
+    c.send_raw(junk)
+    assert closed_without_reply(c)
+    c.close()
+    healthy()
+
+
+@pytest.mark.parametrize("length", [JUTE_MAXBUFFER + 1, 0x7FFFFFFF, -1, -2147483648])
+def test_bad_frame_length_before_handshake(server, healthy, length):
+    c = RawClient(server.port, handshake=False)
+    c.send_raw(struct.pack(">i", length))
+    assert closed_without_reply(c)
+    c.close()
+    healthy()
+
+
+@pytest.mark.parametrize("length", [JUTE_MAXBUFFER + 1, 50 * 1024 * 1024, -1, -100])
+def test_bad_frame_length_after_handshake(server, healthy, length):
+    c = RawClient(server.port)
+    c.send_raw(struct.pack(">i", length))
+    assert closed_without_reply(c)
+    c.close()
+    healthy()
+
+
+def test_truncated_frame_then_close(server, healthy):
+    c = RawClient(server.port)
+    c.create("/trunc-eph", b"", flags=zkproto.F_EPHEMERAL)
+    c.send_raw(struct.pack(">i", 100) + b"\x00" * 10)
+    c.sock.shutdown(socket.SHUT_WR)
+    assert closed_without_reply(c)
+    c.close()
+    healthy()
+    # the session survives a dropped connection until it times out (10 s default here): still there
+    with RawClient(server.port) as d:
+        assert d.exists("/trunc-eph") is not None
+
+
+def test_truncated_frame_then_silence_keeps_server_responsive(server, healthy):
+    c = RawClient(server.port)
+    c.send_raw(struct.pack(">i", 1000) + b"\x00" * 10)  # waits forever for the rest
+    healthy()
+    c.close()
+
+
+def test_request_before_handshake(server, healthy):
+    c = RawClient(server.port, handshake=False)
+    c.send_request(OP["exists"], W().ustring("/").bool(False).bytes())
+    assert closed_without_reply(c)
+    c.close()
+    healthy()
+
+
+@pytest.mark.parametrize("op", [999, 50, 108, -3, 0x7FFFFFFF])
+def test_unknown_opcode(server, healthy, op):
+    c = RawClient(server.port)
+    xid = c.send_request(op, b"\x00" * 8)
+    rep = c.read_reply(xid)
+    assert rep.err == ERR["UNIMPLEMENTED"]
+    assert c.is_closed_by_peer(5.0)
+    c.close()
+    healthy()
+
+
+def test_truncated_request_body_is_marshalling_error(server, healthy):
+    c = RawClient(server.port)
+    xid = c.send_request(OP["exists"], b"\x00\x00")
+    rep = c.read_reply(xid)
+    assert rep.err == ERR["MARSHALLINGERROR"]
+    c.close()
+    healthy()
+
+
+def test_multi_mixing_reads_and_writes(server, healthy):
+    c = RawClient(server.port)
+    body = (W().int(OP["getData"]).bool(False).int(-1).ustring("/").bool(False)
+            .int(OP["create"]).bool(False).int(-1).ustring("/mixed").buffer(b"").acls(OPEN_ACL).int(0)
+            .int(-1).bool(True).int(-1).bytes())
+    rep = c.request(OP["multi"], body, check=False)
+    assert rep.err == ERR["MARSHALLINGERROR"]
+    body = (W().int(OP["create"]).bool(False).int(-1).ustring("/mixed").buffer(b"").acls(OPEN_ACL).int(0)
+            .int(-1).bool(True).int(-1).bytes())
+    rep = c.request(OP["multiRead"], body, check=False)
+    assert rep.err == ERR["MARSHALLINGERROR"]
+    c.close()
+    assert RawClient(server.port).exists("/mixed") is None
+    healthy()
+
+
+def test_reconfig_disabled_in_standalone(server):
+    c = RawClient(server.port)
+    rep = c.request(OP["reconfig"], W().ustring("").ustring("").ustring("").long(-1).bytes(), check=False)
+    assert rep.err == -123  # RECONFIGDISABLED
+    assert c.exists("/") is not None
+    c.close()
+
+
+@pytest.mark.parametrize("path", ["bad", "/a//b", "/trailing/", "/x/./y"])
+def test_reads_with_invalid_paths_are_nonode(server, path):
+    # ZooKeeper does not validate paths of read requests: the lookup just fails
+    c = RawClient(server.port)
+    for op in ("getData", "getChildren", "getChildren2", "exists"):
+        rep = c.request(OP[op], W().ustring(path).bool(False).bytes(), check=False)
+        assert rep.err == ERR["NONODE"], (op, path)
+    c.close()
+
+
+def test_invalid_paths_for_writes(server, healthy):
+    c = RawClient(server.port)
+    for path in ("", "bad"):
+        rep = c.request(OP["create"], W().ustring(path).buffer(b"").acls(OPEN_ACL).int(0).bytes(), check=False)
+        assert rep.err == ERR["BADARGUMENTS"], path
+        rep = c.request(OP["delete"], W().ustring(path).int(-1).bytes(), check=False)
+        assert rep.err == ERR["BADARGUMENTS"], path
+    rep = c.request(OP["create"], W().ustring("/bad\x01").buffer(b"").acls(OPEN_ACL).int(0).bytes(), check=False)
+    assert rep.err == ERR["BADARGUMENTS"]
+    c.close()
+    healthy()
+
+
+def test_data_near_and_over_jute_maxbuffer(server, healthy):
+    c = RawClient(server.port)
+    ok_size = JUTE_MAXBUFFER - 1024
+    c.create("/bigdata", b"x" * ok_size)
+    data, st = c.get("/bigdata")
+    assert st.dataLength == ok_size and data == b"x" * ok_size
+    # a frame over jute.maxbuffer closes the connection and writes nothing
+    c.send_request(OP["setData"], W().ustring("/bigdata").buffer(b"y" * (JUTE_MAXBUFFER + 10)).int(-1).bytes())
+    with pytest.raises(ConnectionClosed):
+        c.read_reply()
+    c.close()
+    with RawClient(server.port) as d:
+        data, st = d.get("/bigdata")
+        assert st.version == 0 and data[:1] == b"x"
+        d.delete("/bigdata")
+    healthy()
+
+
+def test_many_concurrent_connections(server, healthy):
+    n = 1000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, 4 * n))
+    if want > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    if want < n + 100:
+        pytest.skip("RLIMIT_NOFILE too low (%d)" % want)
+    socks = []
+    try:
+        # connect and send all handshakes first, then read all answers
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            s.sendall(zkproto.frame(zkproto.connect_request(MIN_SESSION_TIMEOUT * 10)))
+            socks.append(s)
+        clients = []
+        for s in socks:
+            c = RawClient.__new__(RawClient)
+            c.sock, c._buf, c.xid, c.events, c.last_zxid = s, bytearray(), 0, [], 0
+            r = R(c.recv_frame())
+            assert r.int() == 0
+            assert r.int() == MIN_SESSION_TIMEOUT * 10
+            c.session_id = r.long()
+            clients.append(c)
+        assert len({c.session_id for c in clients}) == n
+        healthy()
+        # every connection is usable
+        for c in clients:
+            c.send_request(OP["exists"], W().ustring("/").bool(False).bytes())
+        for c in clients:
+            rep = c.read_reply(1)
+            assert rep.err == 0 and rep.body.stat().numChildren >= 1
+        for c in clients:
+            c.send_request(OP["closeSession"])
+        for c in clients:
+            assert c.read_reply(2).err == 0
+    finally:
+        for s in socks:
+            s.close()
+    healthy()
+
+
+def test_pipelined_requests_replies_in_order(server):
+    c = RawClient(server.port)
+    c.create("/pipe", b"")
+    xids = []
+    n = 300
+    for i in range(n):
+        k = i % 4
+        if k == 0:
+            xids.append(c.send_request(OP["create"], W().ustring("/pipe/n%04d" % i).buffer(b"%d" % i)
+                                       .acls(OPEN_ACL).int(0).bytes()))
+        elif k == 1:
+            # read of the node the previous (not yet answered) write created: must see it
+            xids.append(c.send_request(OP["getData"], W().ustring("/pipe/n%04d" % (i - 1)).bool(False).bytes()))
+        elif k == 2:
+            xids.append(c.send_request(OP["setData"], W().ustring("/pipe/n%04d" % (i - 2)).buffer(b"s")
+                                       .int(0).bytes()))
+        else:
+            xids.append(c.send_request(OP["exists"], W().ustring("/pipe/n%04d" % (i - 3)).bool(False).bytes()))
+    got = []
+    last_zxid = 0
+    for i in range(n):
+        rep = c.read_reply()
+        got.append(rep.xid)
+        assert rep.err == 0, (i, rep.err)
+        assert rep.zxid >= last_zxid
+        last_zxid = rep.zxid
+        k = i % 4
+        if k == 1:
+            data, st = rep.body.buffer(), rep.body.stat()
+            assert data == b"%d" % (i - 1) and st.version == 0
+        elif k == 3:
+            assert rep.body.stat().version == 1
+    assert got == xids
+    # pings interleave in order with other requests
+    x1 = c.send_request(OP["exists"], W().ustring("/pipe").bool(False).bytes())
+    c.send_frame(struct.pack(">ii", zkproto.PING_XID, OP["ping"]))
+    x2 = c.send_request(OP["getChildren"], W().ustring("/pipe").bool(False).bytes())
+    assert [c.read_packet().xid for _ in range(3)] == [x1, zkproto.PING_XID, x2]
+    c.close()
+
+
+def test_abrupt_disconnects_with_outstanding_requests(server, healthy):
+    for i in range(20):
+        c = RawClient(server.port)
+        for j in range(20):
+            c.send_request(OP["create"], W().ustring("/abrupt-%d-%d" % (i, j)).buffer(b"")
+                           .acls(OPEN_ACL).int(zkproto.F_EPHEMERAL).bytes())
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+        c.close()
+    healthy()
