@@ -60,7 +60,7 @@ Fd tcp_listen(const std::string& address, int port, std::string& error) {
   return fd;
 }
 
-Fd tcp_accept(int listen_fd, std::string& peer_ip) {
+Fd tcp_accept(int listen_fd, std::string& peer_ip, int& peer_port) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -70,8 +70,10 @@ Fd tcp_accept(int listen_fd, std::string& peer_ip) {
   char buf[INET6_ADDRSTRLEN] = {0};
   if (ss.ss_family == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+    peer_port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   } else if (ss.ss_family == AF_INET6) {
     auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    peer_port = ntohs(a6->sin6_port);
     if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr)) {
       inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12], buf, sizeof buf);
     } else {

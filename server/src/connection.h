@@ -15,8 +15,8 @@ namespace uk {
 // One client connection. It is also the Watcher its watches deliver to.
 class Server::Connection final : public Watcher {
  public:
-  Connection(uint64_t conn_id, Fd socket, std::string peer, int64_t now_ms)
-      : id(conn_id), fd(std::move(socket)), peer_ip(std::move(peer)), established_ms(now_ms) {
+  Connection(uint64_t conn_id, Fd socket, std::string peer, int port, int64_t now_ms)
+      : id(conn_id), fd(std::move(socket)), peer_ip(std::move(peer)), peer_port(port), established_ms(now_ms) {
     client.auth_ids.push_back(Id{"ip", this->peer_ip});
     client.watcher = this;
   }
@@ -32,6 +32,7 @@ class Server::Connection final : public Watcher {
   uint64_t id;
   Fd fd;
   std::string peer_ip;
+  int peer_port;
   int64_t established_ms;
   std::string in;
   size_t in_pos = 0;  // bytes of `in` already consumed
@@ -50,6 +51,8 @@ class Server::Connection final : public Watcher {
   int64_t latency_min_us = -1;
   int64_t latency_max_us = 0;
   int64_t latency_sum_us = 0;
+  int64_t established_wall_ms = 0;
+  int64_t last_response_wall_ms = 0;
   int64_t last_cxid = 0;
   int64_t last_zxid = 0;
   int32_t last_op = 0;

@@ -40,6 +40,42 @@ int64_t dir_bytes(const std::string& dir) {
   return total;
 }
 
+// ZooKeeper's short operation names, as cons shows them in lop=.
+const char* op_short_name(int32_t type) {
+  switch (static_cast<OpCode>(type)) {
+    case OpCode::kCreate: return "CREA";
+    case OpCode::kCreate2: return "CRE2";
+    case OpCode::kCreateContainer: return "CRTE";
+    case OpCode::kCreateTtl: return "CTTL";
+    case OpCode::kDelete: return "DELE";
+    case OpCode::kDeleteContainer: return "DELC";
+    case OpCode::kExists: return "EXIS";
+    case OpCode::kGetData: return "GETD";
+    case OpCode::kSetData: return "SETD";
+    case OpCode::kGetAcl: return "GETA";
+    case OpCode::kSetAcl: return "SETA";
+    case OpCode::kGetChildren: return "GETC";
+    case OpCode::kGetChildren2: return "GETC";
+    case OpCode::kSync: return "SYNC";
+    case OpCode::kPing: return "PING";
+    case OpCode::kMulti: return "MULT";
+    case OpCode::kMultiRead: return "MLTR";
+    case OpCode::kCheck: return "CHEC";
+    case OpCode::kCheckWatches: return "CHKW";
+    case OpCode::kRemoveWatches: return "REMW";
+    case OpCode::kSetWatches: return "SETW";
+    case OpCode::kSetWatches2: return "STW2";
+    case OpCode::kAddWatch: return "ADDW";
+    case OpCode::kGetEphemerals: return "GETE";
+    case OpCode::kGetAllChildrenNumber: return "GTCN";
+    case OpCode::kWhoAmI: return "WHAM";
+    case OpCode::kAuth: return "AUTH";
+    case OpCode::kCloseSession: return "CLOS";
+    case OpCode::kReconfig: return "RECO";
+    default: return "NA";
+  }
+}
+
 }  // namespace
 
 std::string Server::four_letter(std::string_view cmd) const {
@@ -88,7 +124,7 @@ std::string Server::fl_srvr(bool with_connections) const {
     s += "Clients:\n";
     for (const auto& [id, c] : conns_) {
       if (c->dead) continue;
-      s += " /" + c->peer_ip + "[" + (c->connected ? "1" : "0") + "](queued=0,recved=" +
+      s += " /" + c->peer_ip + ":" + std::to_string(c->peer_port) + "[" + (c->connected ? "1" : "0") + "](queued=0,recved=" +
            std::to_string(c->packets_received) + ",sent=" + std::to_string(c->packets_sent) + ")\n";
     }
     s += "\n";
@@ -172,12 +208,16 @@ std::string Server::fl_cons() const {
   std::string s;
   for (const auto& [id, c] : conns_) {
     if (c->dead) continue;
-    s += " /" + c->peer_ip + "[" + (c->connected ? "1" : "0") + "](queued=0,recved=" +
+    s += " /" + c->peer_ip + ":" + std::to_string(c->peer_port) + "[" + (c->connected ? "1" : "0") + "](queued=0,recved=" +
          std::to_string(c->packets_received) + ",sent=" + std::to_string(c->packets_sent);
     if (c->connected) {
       uint64_t n = c->packets_received > 1 ? c->packets_received - 1 : 1;
-      s += ",sid=" + hex(c->client.session) + ",lop=" + std::to_string(c->last_op) +
+      int32_t timeout = 0;
+      if (const Session* sess = sessions_.find_const(c->client.session)) timeout = sess->timeout_ms;
+      s += ",sid=" + hex(c->client.session) + ",lop=" + op_short_name(c->last_op) +
+           ",est=" + std::to_string(c->established_wall_ms) + ",to=" + std::to_string(timeout) +
            ",lcxid=" + hex(c->last_cxid) + ",lzxid=" + hex(c->last_zxid) +
+           ",lresp=" + std::to_string(c->last_response_wall_ms) +
            ",llat=" + std::to_string(c->last_latency_us / 1000) +
            ",minlat=" + std::to_string(c->latency_min_us < 0 ? 0 : c->latency_min_us / 1000) +
            ",avglat=" + std::to_string(c->latency_sum_us / 1000 / static_cast<int64_t>(n)) +

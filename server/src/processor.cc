@@ -106,27 +106,27 @@ Err Processor::prep_create(PendingView& view, const ClientContext& c, OpCode op,
   } else if (ttl_op) {
     return Err::kBadArguments;
   }
-  if (op == OpCode::kCreateContainer && mode != CreateMode::kContainer) return Err::kBadArguments;
-  if (mode == CreateMode::kContainer && op != OpCode::kCreateContainer) return Err::kBadArguments;
 
-  bool sequential = create_mode_sequential(mode);
-  if (!path_valid(req.path, sequential)) return Err::kBadArguments;
-  if (req.path == "/") return Err::kNodeExists;
+  // As ZooKeeper: only a missing '/' or a NUL fails before the parent lookup; the parent is the text before the
+  // last '/', so "/missing/" or "/a//b" answer NONODE, and the whole path is validated after the ACL check.
+  size_t last_slash = req.path.rfind('/');
+  if (last_slash == std::string::npos || req.path.find('\0') != std::string::npos) return Err::kBadArguments;
   AclList acl;
   if (Err e = fixup_acl(req.acl, c.auth_ids, acl); e != Err::kOk) return e;
-  std::string parent_path(path_parent(req.path));
+  std::string parent_path = last_slash == 0 ? std::string("/") : req.path.substr(0, last_slash);
   std::optional<NodeShadow> parent = view.get(parent_path);
   if (!parent) return Err::kNoNode;
   if (!acl_permits(parent->acl, c.auth_ids, perm::kCreate)) return Err::kNoAuth;
 
   std::string path = req.path;
-  if (sequential) path += format_sequence(parent->stat.cversion);
+  if (create_mode_sequential(mode)) path += format_sequence(parent->stat.cversion);
   if (!path_valid(path)) return Err::kBadArguments;
   if (view.get(path)) return Err::kNodeExists;
   if (owner::is_ephemeral(parent->stat.ephemeral_owner)) return Err::kNoChildrenForEphemerals;
 
+  // The flags decide the kind: create (1) with the container flag makes a container too.
   int64_t owner_id = 0;
-  if (op == OpCode::kCreateContainer) {
+  if (mode == CreateMode::kContainer) {
     owner_id = owner::kContainer;
   } else if (create_mode_ttl(mode)) {
     owner_id = owner::make_ttl(req.ttl);
@@ -449,10 +449,11 @@ void Processor::do_multi(ClientContext& c, const RequestHeader& h, JuteReader& b
     OpCode op = ops[i].op;
     switch (op) {
       case OpCode::kCreate:
+      case OpCode::kCreate2:
+        // ZooKeeper 3.8 answers create2 inside a multi with a plain CreateResponse (type 1, no Stat).
         encode(w, MultiHeader{static_cast<int32_t>(OpCode::kCreate), false, 0});
         w.put_string(res.path);
         break;
-      case OpCode::kCreate2:
       case OpCode::kCreateContainer:
       case OpCode::kCreateTtl:
         encode(w, MultiHeader{static_cast<int32_t>(OpCode::kCreate2), false, 0});
@@ -471,26 +472,25 @@ void Processor::do_multi(ClientContext& c, const RequestHeader& h, JuteReader& b
   encode(w, MultiHeader{-1, true, -1});
 }
 
+// Reads do not validate paths, as ZooKeeper: a malformed path is simply not found.
 Err Processor::read_data(ClientContext& c, const PathWatchRequest& req, JuteWriter& w) {
-  if (!path_valid(req.path)) return Err::kBadArguments;
   const Node* n = tree_.get(req.path);
   if (n == nullptr) return Err::kNoNode;
   if (!acl_permits(n->acl, c.auth_ids, perm::kRead)) return Err::kNoAuth;
   if (req.watch && c.watcher != nullptr) watches_.add_data_watch(req.path, c.watcher);
   w.put_buffer(n->data);
-  encode(w, n->stat);
+  encode(w, client_stat(n->stat));
   return Err::kOk;
 }
 
 Err Processor::read_children(ClientContext& c, const PathWatchRequest& req, bool with_stat, JuteWriter& w) {
-  if (!path_valid(req.path)) return Err::kBadArguments;
   const Node* n = tree_.get(req.path);
   if (n == nullptr) return Err::kNoNode;
   if (!acl_permits(n->acl, c.auth_ids, perm::kRead)) return Err::kNoAuth;
   if (req.watch && c.watcher != nullptr) watches_.add_child_watch(req.path, c.watcher);
   w.put_int(static_cast<int32_t>(n->children.size()));
   for (const std::string& child : n->children) w.put_string(child);
-  if (with_stat) encode(w, n->stat);
+  if (with_stat) encode(w, client_stat(n->stat));
   return Err::kOk;
 }
 
@@ -503,10 +503,6 @@ void Processor::do_read(ClientContext& c, OpCode op, JuteReader& body, Reply& re
   JuteWriter w(reply.body);
   switch (op) {
     case OpCode::kExists: {
-      if (!path_valid(req.path)) {
-        reply.err = Err::kBadArguments;
-        return;
-      }
       // exists leaves a data watch whether or not the node is there (NodeCreated fires it).
       if (req.watch && c.watcher != nullptr) watches_.add_data_watch(req.path, c.watcher);
       const Node* n = tree_.get(req.path);
@@ -514,7 +510,7 @@ void Processor::do_read(ClientContext& c, OpCode op, JuteReader& body, Reply& re
         reply.err = Err::kNoNode;
         return;
       }
-      encode(w, n->stat);
+      encode(w, client_stat(n->stat));
       return;
     }
     case OpCode::kGetData:
@@ -604,10 +600,6 @@ void Processor::do_watch_admin(ClientContext& c, OpCode op, JuteReader& body, Re
     reply.err = Err::kMarshallingError;
     return;
   }
-  if (!path_valid(req.path)) {
-    reply.err = Err::kBadArguments;
-    return;
-  }
   if (op == OpCode::kAddWatch) {
     if (req.value != 0 && req.value != 1) {
       reply.err = Err::kBadArguments;
@@ -649,10 +641,6 @@ void Processor::do_misc_read(ClientContext& c, OpCode op, JuteReader& body, Repl
     reply.err = Err::kMarshallingError;
     return;
   }
-  if (!path_valid(req.path)) {
-    reply.err = Err::kBadArguments;
-    return;
-  }
   switch (op) {
     case OpCode::kSync:
       // Standalone: every read already sees every committed write.
@@ -681,8 +669,17 @@ void Processor::do_misc_read(ClientContext& c, OpCode op, JuteReader& body, Repl
       reply.err = Err::kNoAuth;
       return;
     }
-    encode(w, n->acl);
-    encode(w, n->stat);
+    // Without ADMIN on the node, digest hashes are redacted to "user:x" (ZooKeeper 3.5.5+, CVE-2019-0201).
+    if (acl_permits(n->acl, c.auth_ids, perm::kAdmin)) {
+      encode(w, n->acl);
+    } else {
+      AclList shown = n->acl;
+      for (Acl& a : shown) {
+        if (a.id.scheme == "digest") a.id.id = a.id.id.substr(0, a.id.id.find(':')) + ":x";
+      }
+      encode(w, shown);
+    }
+    encode(w, client_stat(n->stat));
     return;
   }
   // getAllChildrenNumber

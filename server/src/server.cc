@@ -144,7 +144,8 @@ void Server::run() {
 void Server::accept_all() {
   for (;;) {
     std::string peer;
-    Fd fd = tcp_accept(listen_fd_.get(), peer);
+    int peer_port = 0;
+    Fd fd = tcp_accept(listen_fd_.get(), peer, peer_port);
     if (!fd.valid()) {
       if (errno == EMFILE || errno == ENFILE) UK_WARN("accept: %s (raise the open files limit)", std::strerror(errno));
       return;
@@ -157,7 +158,8 @@ void Server::accept_all() {
     }
     per_ip++;
     uint64_t id = ++next_conn_id_;
-    auto conn = std::make_unique<Connection>(id, std::move(fd), std::move(peer), mono_ms());
+    auto conn = std::make_unique<Connection>(id, std::move(fd), std::move(peer), peer_port, mono_ms());
+    conn->established_wall_ms = wall_ms();
     epoll_.add(conn->fd.get(), EPOLLIN | EPOLLRDHUP, id);
     counters_.connections_accepted++;
     conns_.emplace(id, std::move(conn));
@@ -350,6 +352,7 @@ bool Server::process_request(Connection& c, std::string_view frame) {
   counters_.latency_sum_us += lat;
   counters_.latency_max_us = std::max(counters_.latency_max_us, lat);
   counters_.latency_min_us = counters_.latency_min_us < 0 ? lat : std::min(counters_.latency_min_us, lat);
+  c.last_response_wall_ms = wall_ms();
   c.last_cxid = h.xid;
   c.last_zxid = processor_.last_zxid();
   c.last_op = h.type;

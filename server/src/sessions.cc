@@ -37,6 +37,11 @@ Session* SessionTracker::find(SessionId id) {
   return it == sessions_.end() ? nullptr : &it->second;
 }
 
+const Session* SessionTracker::find_const(SessionId id) const {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : &it->second;
+}
+
 std::vector<SessionId> SessionTracker::expired(int64_t now_ms) const {
   std::vector<std::pair<int64_t, SessionId>> due;
   for (const auto& [id, s] : sessions_) {

@@ -126,7 +126,7 @@ OpResult DataTree::apply_op(const Txn& txn, const TxnOp& op, std::vector<TreeEve
     case TxnType::kCheck: {
       const Node* n = get(op.path);
       if (n == nullptr) tree_invariant_failed("check of a missing node", op.path);
-      return OpResult{TxnType::kCheck, op.path, n->stat};
+      return OpResult{TxnType::kCheck, op.path, client_stat(n->stat)};
     }
     case TxnType::kCreateSession:
       sessions_[txn.session] = op.timeout_ms;
@@ -170,7 +170,7 @@ OpResult DataTree::apply_create(const Txn& txn, const TxnOp& op, std::vector<Tre
   events.push_back(TreeEvent{EventType::kNodeCreated, op.path, n.acl});
   events.push_back(TreeEvent{EventType::kNodeChildrenChanged, std::string(parent_path), parent->acl});
   nodes_.emplace(op.path, std::move(n));
-  return OpResult{TxnType::kCreate, op.path, stat};
+  return OpResult{TxnType::kCreate, op.path, client_stat(stat)};
 }
 
 OpResult DataTree::apply_delete(const Txn& txn, const std::string& path, std::vector<TreeEvent>& events) {
@@ -203,7 +203,7 @@ OpResult DataTree::apply_set_data(const Txn& txn, const TxnOp& op, std::vector<T
   n->stat.mzxid = txn.zxid;
   n->stat.mtime_ms = txn.time_ms;
   events.push_back(TreeEvent{EventType::kNodeDataChanged, op.path, n->acl});
-  return OpResult{TxnType::kSetData, op.path, n->stat};
+  return OpResult{TxnType::kSetData, op.path, client_stat(n->stat)};
 }
 
 OpResult DataTree::apply_set_acl(const TxnOp& op) {
@@ -211,7 +211,7 @@ OpResult DataTree::apply_set_acl(const TxnOp& op) {
   if (n == nullptr) tree_invariant_failed("setACL of a missing node", op.path);
   n->acl = op.acl;
   n->stat.aversion = op.version;
-  return OpResult{TxnType::kSetAcl, op.path, n->stat};
+  return OpResult{TxnType::kSetAcl, op.path, client_stat(n->stat)};
 }
 
 void DataTree::apply_close_session(const Txn& txn, std::vector<TreeEvent>& events) {

@@ -38,9 +38,9 @@ class Fd {
 // invalid Fd and sets `error`.
 Fd tcp_listen(const std::string& address, int port, std::string& error);
 
-// Accepts one pending connection as a non-blocking socket with TCP_NODELAY; `peer_ip` receives its address.
-// Returns an invalid Fd when none is pending (or on a transient error).
-Fd tcp_accept(int listen_fd, std::string& peer_ip);
+// Accepts one pending connection as a non-blocking socket with TCP_NODELAY; `peer_ip` and `peer_port` receive
+// its address. Returns an invalid Fd when none is pending (or on a transient error).
+Fd tcp_accept(int listen_fd, std::string& peer_ip, int& peer_port);
 
 bool set_nonblocking(int fd);
 

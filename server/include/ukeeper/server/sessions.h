@@ -31,6 +31,7 @@ class SessionTracker {
 
   Session& open(SessionId id, int32_t timeout_ms, int64_t now_ms);
   Session* find(SessionId id);
+  const Session* find_const(SessionId id) const;
   const std::map<SessionId, Session>& all() const { return sessions_; }
   // Any request or ping from the owning connection pushes the deadline out by the timeout.
   void touch(Session& s, int64_t now_ms) { s.expires_at_ms = now_ms + s.timeout_ms; }

@@ -35,10 +35,20 @@ struct TreeEvent {
   bool operator==(const TreeEvent&) const = default;
 };
 
+// The Stat clients see. Internally cversion counts child creations (the sequential suffix is taken from it);
+// ZooKeeper reports creations + deletions, i.e. 2 * creations - numChildren, so the root of a fresh tree shows -1.
+// Containers and TTL nodes report ephemeralOwner 0, as ZooKeeper 3.8 does; only real ephemerals show a session.
+inline Stat client_stat(const Stat& internal) {
+  Stat s = internal;
+  s.cversion = internal.cversion * 2 - internal.num_children;
+  if (!owner::is_ephemeral(internal.ephemeral_owner)) s.ephemeral_owner = 0;
+  return s;
+}
+
 struct OpResult {
   TxnType type = TxnType::kError;
   std::string path;  // create: the created path
-  Stat stat;         // create, setData, setAcl: the node's Stat after the op
+  Stat stat;         // create, setData, setAcl, check: the node's client_stat() after the op
 };
 
 struct ApplyResult {
