@@ -18,4 +18,4 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DUKEEPER_FUZZ_BUILD_DIR
 cmake --build build -j "$jobs"
 
 echo "== tests"
-ctest --test-dir build --output-on-failure --timeout 900 "$@"
+ctest --test-dir build --output-on-failure --timeout 900 -j "$jobs" "$@"

@@ -450,16 +450,17 @@ void Processor::do_multi(ClientContext& c, const RequestHeader& h, JuteReader& b
     switch (op) {
       case OpCode::kCreate:
       case OpCode::kCreate2:
-        // ZooKeeper 3.8 answers create2 inside a multi with a plain CreateResponse (type 1, no Stat).
-        encode(w, MultiHeader{static_cast<int32_t>(OpCode::kCreate), false, 0});
-        w.put_string(res.path);
-        break;
       case OpCode::kCreateContainer:
-      case OpCode::kCreateTtl:
-        encode(w, MultiHeader{static_cast<int32_t>(OpCode::kCreate2), false, 0});
+      case OpCode::kCreateTtl: {
+        // ZooKeeper 3.8 picks the result type from the create flags, not the opcode: containers and TTL nodes
+        // get a Create2Response (type 15), everything else a plain CreateResponse (type 1), even for create2.
+        auto mode = static_cast<CreateMode>(ops[i].create.flags);
+        bool with_stat = mode == CreateMode::kContainer || create_mode_ttl(mode);
+        encode(w, MultiHeader{static_cast<int32_t>(with_stat ? OpCode::kCreate2 : OpCode::kCreate), false, 0});
         w.put_string(res.path);
-        encode(w, res.stat);
+        if (with_stat) encode(w, res.stat);
         break;
+      }
       case OpCode::kSetData:
         encode(w, MultiHeader{static_cast<int32_t>(op), false, 0});
         encode(w, res.stat);

@@ -3,7 +3,7 @@
 import pytest
 from kazoo.exceptions import (AuthFailedError, BadVersionError, InvalidACLError, NoAuthError, NodeExistsError,
                               NoNodeError)
-from kazoo.security import ACL, Id, Permissions, make_acl, make_digest_acl, make_digest_acl_credential
+from kazoo.security import ACL, Id, Permissions, make_acl, make_digest_acl
 
 import zkproto
 from conftest import SUPER_PASSWORD, SUPER_USER, digest

@@ -6,7 +6,6 @@ After every abuse the server must still serve a normal kazoo client.
 import resource
 import socket
 import struct
-import time
 import uuid
 
 import pytest

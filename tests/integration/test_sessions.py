@@ -1,6 +1,5 @@
 """Sessions: timeout negotiation, expiry, reconnect, passwords, closeSession (raw protocol)."""
 
-import struct
 import socket
 import time
 

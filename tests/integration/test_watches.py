@@ -1,15 +1,13 @@
 """Watches: one-shot, persistent, persistent-recursive, removal, ordering, kazoo watch recipes."""
 
 import queue
-import threading
-import time
 
 import pytest
 from kazoo.protocol.states import EventType
 
 import zkproto
 from zkproto import (ERR, EV_CHILD, EV_CREATED, EV_DATA, EV_DELETED, STATE_SYNC_CONNECTED, WT_ANY, WT_CHILDREN,
-                     WT_DATA, Event, ZKError, wait_until)
+                     WT_DATA, Event, ZKError)
 
 
 def ev(t, path):

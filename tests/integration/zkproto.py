@@ -471,7 +471,8 @@ class RawClient:
 def parse_multi_response(r):
     out = []
     while True:
-        typ, done, err = r.int(), r.bool(), r.int()
+        typ, done = r.int(), r.bool()
+        r.int()  # err field of the MultiHeader (per-op errors come as ErrorResponse bodies)
         if done:
             assert typ == -1, typ
             break
