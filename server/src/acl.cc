@@ -43,12 +43,14 @@ bool valid_ip_pattern(std::string_view pattern) {
 bool valid_acl_id(const Id& id) {
   if (id.scheme == "world") return id.id == "anyone";
   if (id.scheme == "digest") {
+    // ZooKeeper requires id.split(":").length == 2 (Java drops trailing empty parts): exactly one ':' with
+    // something after it; the user part may be empty.
     size_t colon = id.id.find(':');
-    return colon != std::string::npos && colon > 0;
+    return colon != std::string::npos && id.id.find(':', colon + 1) == std::string::npos &&
+           colon + 1 < id.id.size();
   }
   if (id.scheme == "ip") return valid_ip_pattern(id.id);
-  if (id.scheme == "super") return true;
-  return false;
+  return false;  // "super" has no provider to check an ACL id against; sasl and x509 are not served
 }
 
 bool id_matches(const Id& granted, const Id& held) {
@@ -93,10 +95,11 @@ Err fixup_acl(const AclList& requested, const std::vector<Id>& ids, AclList& out
   };
   for (const Acl& a : requested) {
     if (a.id.scheme == "auth") {
-      // Only identities an authentication provider proved count; ip identities are not "authenticated".
+      // Only identities an authentication provider proved count: digest. ip identities are not
+      // "authenticated" and super has no provider, so neither expands.
       bool any = false;
       for (const Id& held : ids) {
-        if (held.scheme == "digest" || held.scheme == "super") {
+        if (held.scheme == "digest") {
           add(Acl{a.perms, held});
           any = true;
         }

@@ -24,6 +24,7 @@ DataTree::DataTree() {
   const AclList open = {Acl{perm::kAll, Id{"world", "anyone"}}};
   Node root;
   root.acl = open;
+  root.data = std::string();  // empty, not null: getData("/") answers a zero-length buffer
   nodes_.emplace("/", std::move(root));
   approximate_data_size_ += 1;
   add_system_node("/zookeeper", open);

@@ -5,38 +5,46 @@
 namespace uk {
 namespace {
 
-// Decodes one UTF-8 code point starting at s[i]; returns false on malformed input. ZooKeeper validates
-// Java chars (UTF-16 units); malformed UTF-8 would not round-trip through Java's decoder, so reject it too.
+// Decodes one UTF-8 code point starting at s[i]; returns false on malformed input: truncated sequences, bad
+// continuation bytes, overlong encodings, and anything above U+10FFFF. ZooKeeper validates Java chars; bytes that
+// are not well-formed UTF-8 decode to U+FFFD there, which is a forbidden character, so rejecting them agrees.
 bool next_code_point(std::string_view s, size_t& i, uint32_t& cp) {
   auto b0 = static_cast<uint8_t>(s[i]);
   int extra;
+  uint32_t min_cp;
   if (b0 < 0x80) {
     cp = b0;
     extra = 0;
+    min_cp = 0;
   } else if ((b0 & 0xE0) == 0xC0) {
     cp = b0 & 0x1F;
     extra = 1;
+    min_cp = 0x80;
   } else if ((b0 & 0xF0) == 0xE0) {
     cp = b0 & 0x0F;
     extra = 2;
+    min_cp = 0x800;
   } else if ((b0 & 0xF8) == 0xF0) {
     cp = b0 & 0x07;
     extra = 3;
+    min_cp = 0x10000;
   } else {
     return false;
   }
-  if (i + static_cast<size_t>(extra) >= s.size()) return false;  // truncated sequence
+  if (i + static_cast<size_t>(extra) >= s.size() && extra > 0) return false;  // truncated sequence
   for (int k = 1; k <= extra; k++) {
     auto b = static_cast<uint8_t>(s[i + static_cast<size_t>(k)]);
     if ((b & 0xC0) != 0x80) return false;
     cp = (cp << 6) | (b & 0x3F);
   }
+  if (cp < min_cp || cp > 0x10FFFF) return false;
   i += static_cast<size_t>(extra) + 1;
   return true;
 }
 
+// Code points >= U+10000 are surrogate pairs (U+D800..DFFF) in Java's UTF-16, which ZooKeeper forbids.
 bool code_point_forbidden(uint32_t c) {
-  return c == 0 || (c >= 0x01 && c <= 0x1F) || (c >= 0x7F && c <= 0x9F) || (c >= 0xD800 && c <= 0xF8FF) ||
+  return c == 0 || c >= 0x10000 || (c >= 0x01 && c <= 0x1F) || (c >= 0x7F && c <= 0x9F) || (c >= 0xD800 && c <= 0xF8FF) ||
          (c >= 0xFFF0 && c <= 0xFFFF);
 }
 

@@ -170,8 +170,10 @@ TEST(PathValidChars, MalformedUtf8Rejected) {
 // U+10FFFF with U+FFFD (in the forbidden U+FFF0-FFFF range), and represents U+10000-10FFFF as a surrogate pair
 // (in the forbidden U+D800-F8FF range). So all of these are BADARGUMENTS in ZooKeeper.
 TEST(PathValidChars, OverlongAndOutOfRangeUtf8Rejected) {
-  GTEST_SKIP() << "BUG: path_valid accepts overlong UTF-8 (\"/a\\xc0\\xaf\" decodes to '/'), code points above "
-                  "U+10FFFF and lead bytes F5-F7; ZooKeeper rejects them (Java decodes them to U+FFFD)";
+  if (path_valid("/a\xc0\xaf") || path_valid("/a\xf4\x90\x80\x80")) {
+    GTEST_SKIP() << "BUG: path_valid accepts overlong UTF-8 (\"/a\\xc0\\xaf\" decodes to '/'), code points above "
+                    "U+10FFFF and lead bytes F5-F7; ZooKeeper rejects them (Java decodes them to U+FFFD)";
+  }
   EXPECT_FALSE(path_valid("/a\xc0\xaf"));          // overlong '/'
   EXPECT_FALSE(path_valid("/a\xc1\xbf"));          // overlong U+007F
   EXPECT_FALSE(path_valid("/a\xe0\x80\xaf"));      // overlong '/' in three bytes
@@ -181,8 +183,10 @@ TEST(PathValidChars, OverlongAndOutOfRangeUtf8Rejected) {
 }
 
 TEST(PathValidChars, SupplementaryCharactersRejectedAsSurrogatePairs) {
-  GTEST_SKIP() << "BUG: path_valid accepts U+10000-10FFFF (4-byte UTF-8, e.g. emoji); ZooKeeper sees them as "
-                  "UTF-16 surrogate pairs (U+D800-DFFF) and answers BADARGUMENTS";
+  if (path_valid("/" + utf8(0x1F600))) {
+    GTEST_SKIP() << "BUG: path_valid accepts U+10000-10FFFF (4-byte UTF-8, e.g. emoji); ZooKeeper sees them as "
+                    "UTF-16 surrogate pairs (U+D800-DFFF) and answers BADARGUMENTS";
+  }
   EXPECT_FALSE(path_valid("/" + utf8(0x1F600)));
   EXPECT_FALSE(path_valid("/a" + utf8(0x10000)));
   EXPECT_FALSE(path_valid("/a" + utf8(0x10FFFF)));
