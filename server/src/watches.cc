@@ -32,7 +32,9 @@ void WatchManager::collect(Table& t, EventType type, const std::string& path, st
       if (modes & bit(WatchMode::kStandard)) {
         w->second = static_cast<uint8_t>(modes & ~bit(WatchMode::kStandard));
         if (w->second == 0) {
+          Watcher* gone = w->first;
           w = it->second.erase(w);
+          forget_if_unwatched(gone, path);
           continue;
         }
       }
@@ -70,6 +72,14 @@ void WatchManager::trigger(EventType type, const std::string& path, const AclLis
   for (Watcher* w : fire) {
     if (acl_permits(acl, w->watcher_ids(), perm::kRead)) w->deliver_event(type, path);
   }
+}
+
+void WatchManager::forget_if_unwatched(Watcher* w, const std::string& path) {
+  if (has_mode(data_, path, w, 0xff) || has_mode(child_, path, w, 0xff)) return;
+  auto it = owned_.find(w);
+  if (it == owned_.end()) return;
+  it->second.erase(path);
+  if (it->second.empty()) owned_.erase(it);
 }
 
 bool WatchManager::has_mode(const Table& t, const std::string& path, Watcher* w, uint8_t modes) {
@@ -127,6 +137,7 @@ bool WatchManager::remove(const std::string& path, Watcher* w, WatcherType type)
     }
   }
   if (had_recursive && !has_mode(data_, path, w, rec_bit)) recursive_count_--;
+  if (removed) forget_if_unwatched(w, path);
   return removed;
 }
 

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,9 @@ constexpr uk::SessionId kSession = 1;
 constexpr int64_t kStartMs = 1'700'000'000'000;  // wall clock of the first request; any fixed value works
 constexpr int64_t kStepMs = 1000;                // logical time between two requests
 constexpr size_t kReplyHeaderBytes = 16;         // xid 4 + zxid 8 + err 4
+
+// UK_FUZZ_VERBOSE=1 prints each request and its reply header: for reading a crash or checking a seed.
+bool verbose = false;
 
 [[noreturn]] void fail(const char* what, std::string_view detail = {}) {
   std::fprintf(stderr, "fuzz_request: invariant broken: %s %.*s\n", what, static_cast<int>(detail.size()),
@@ -63,15 +67,19 @@ const uk::ServerConfig& fuzz_config() {
   return config;
 }
 
-// The connection's side of watches: encodes every event as the server would queue it.
+// The connection's side of watches: encodes every event as the server would queue it, and answers with the
+// identities of the connection's ClientContext (which outlives it).
 class StringWatcher final : public uk::Watcher {
  public:
+  explicit StringWatcher(const std::vector<uk::Id>& ids) : ids_(ids) {}
   void deliver_event(uk::EventType type, const std::string& path) override {
     uk::encode_watch_event(events, type, path);
-    delivered++;
   }
+  const std::vector<uk::Id>& watcher_ids() const override { return ids_; }
   std::string events;
-  size_t delivered = 0;
+
+ private:
+  const std::vector<uk::Id>& ids_;
 };
 
 // Splits the input into frames as Server::process_input does. nullopt ends the connection.
@@ -172,6 +180,8 @@ void check_session_closed(const uk::DataTree& tree, uk::SessionId id) {
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   // Unsupported opcodes and failed auth log a warning per request; at fuzzing speed that is all noise.
   uk::set_log_level(uk::LogLevel::kError);
+  const char* v = std::getenv("UK_FUZZ_VERBOSE");
+  verbose = v != nullptr && *v != '\0' && *v != '0';
   return 0;
 }
 
@@ -195,10 +205,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check(tree.sessions().count(kSession) == 1, "createSession did not register the session");
   check_tree(tree);
 
-  StringWatcher watcher;
   uk::ClientContext client;
   client.session = kSession;
   client.auth_ids = {uk::Id{"ip", "127.0.0.1"}};
+  StringWatcher watcher(client.auth_ids);
   client.watcher = &watcher;
 
   int64_t now_ms = kStartMs;
@@ -230,6 +240,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         check(close, "closeSession did not close the connection");
         check_session_closed(tree, kSession);
       }
+    }
+    if (verbose) {
+      uk::JuteReader r(std::string_view(out).substr(4));
+      int32_t xid = r.get_int();
+      uk::Zxid zxid = r.get_long();
+      int32_t err = r.get_int();
+      std::fprintf(stderr, "request xid=%d op=%d (%zu bytes) -> xid=%d zxid=%lld err=%d body=%zu events=%zu\n",
+                   header.xid, header.type, frame->size(), xid, static_cast<long long>(zxid), err, r.remaining(),
+                   watcher.events.size());
     }
     processor.reap_containers_and_ttls(now_ms);
     check_tree(tree);

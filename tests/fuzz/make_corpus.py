@@ -165,14 +165,19 @@ def request_seeds():
                             delete(4, "/d", 1) + delete(5, "/d") + delete(6, "/zookeeper"))
     s["nested"] = (c + create(1, "/a") + create(2, "/a/b") + create(3, "/a/b/c", b"deep") + delete(4, "/a") +
                    path_only(5, 104, "/a") + delete(6, "/a/b/c") + delete(7, "/a/b") + delete(8, "/a"))
-    s["acl"] = (c + create(1, "/x", b"", 0, [(1, "world", "anyone")]) + create(2, "/x/y") +
-                set_acl(3, "/x", [(31, "ip", "127.0.0.1")], 0) + create(4, "/x/z") + path_only(5, 6, "/x") +
-                set_acl(6, "/x", [(31, "ip", "10.0.0.0/8")]) + path_watch(7, 4, "/x"))
+    s["acl"] = (c + create(1, "/x") + create(2, "/r", b"", 0, [(1, "world", "anyone")]) + create(3, "/r/y") +
+                set_acl(4, "/r", OPEN) + set_acl(5, "/x", [(31, "ip", "127.0.0.1")], 0) + create(6, "/x/z") +
+                path_only(7, 6, "/x") + set_acl(8, "/x", [(31, "ip", "10.0.0.0/8"), (1, "ip", "127.0.0.0/24")], 1) +
+                path_watch(9, 4, "/x") + create(10, "/x/w") + set_acl(11, "/x", OPEN))
+    s["acl_ipv6"] = (c + create(1, "/v6", b"", 0, [(31, "ip", "::1"), (1, "ip", "fe80::/10"), (1, "world", "anyone")]) +
+                     path_watch(2, 4, "/v6") + set_acl(3, "/v6", OPEN) + create(4, "/bad", acl=[(31, "ip", "1.2.3.4/99")]))
     s["auth_digest"] = (c + auth("digest", "u:p") + create(1, "/u", b"", 0, [(31, "auth", "")]) +
                         create(2, "/v", b"", 0, [(31, "digest", digest("u:p"))]) +
                         path_only(3, 6, "/u") + req(4, 107))
     s["auth_bad"] = c + auth("nosuch", "x") + create(1, "/never")
-    s["auth_super"] = c + auth("digest", "super:secret") + path_only(1, 6, "/zookeeper/config")
+    s["auth_super"] = (c + create(1, "/locked", b"", 0, [(0, "world", "anyone")]) + auth("digest", "super:secret") +
+                       path_only(2, 6, "/zookeeper/config") + set_acl(3, "/locked", OPEN) +
+                       set_data(4, "/zookeeper/config", b"x"))
     s["multi_ok"] = (c + multi(1, [(1, create_body("/m")), (15, create_body("/m/n", b"d")),
                                    (13, buf("/m") + i32(0)), (5, buf("/m/n") + buf(b"e") + i32(0)),
                                    (2, buf("/m/n") + i32(-1))]) + path_watch(2, 8, "/m"))

@@ -66,6 +66,8 @@ class WatchManager {
   // Collects the watchers of `table` that this event reaches (exact path, then recursive ones on ancestors),
   // removing fired standard watches.
   void collect(Table& t, EventType type, const std::string& path, std::set<Watcher*>& out);
+  // Drops `path` from the watcher's cleanup list once neither table holds a watch of it there.
+  void forget_if_unwatched(Watcher* w, const std::string& path);
   static bool remove_mode(Table& t, const std::string& path, Watcher* w, uint8_t modes);
   static bool has_mode(const Table& t, const std::string& path, Watcher* w, uint8_t modes);
 
