@@ -1,12 +1,16 @@
-// uk_rtt_probe: one client, closed loop, raw ZooKeeper protocol. Measures getData and setData round trips
-// against a server (ukeeper or Apache ZooKeeper alike), and the loopback TCP round trip of the same message
-// size to an in-process echo server, so each figure has its floor beside it from the same run.
+// uk_rtt_probe: closed-loop clients on the raw ZooKeeper protocol. Measures getData and setData round trips of
+// one client against a server (ukeeper or Apache ZooKeeper alike), setData throughput with N concurrent clients,
+// and the floors beside them from the same run: the loopback TCP round trip of the same message size (to an
+// in-process echo server) and, with --fsync-dir, the latency of a 4 KiB write + fdatasync in that directory.
 // A precursor of ukbench (the bench suite issue); it prints what it ran and how many operations.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <algorithm>
 #include <chrono>
@@ -165,6 +169,46 @@ class ZkConn {
   int32_t xid_ = 0;
 };
 
+std::string create_body(const std::string& path, const std::string& value) {
+  std::string body;
+  uk::JuteWriter w(body);
+  w.put_string(path);
+  w.put_buffer(std::string_view(value));
+  w.put_int(1);  // one ACL: world:anyone, all permissions
+  w.put_int(31);
+  w.put_string("world");
+  w.put_string("anyone");
+  w.put_int(0);  // persistent
+  return body;
+}
+
+std::string set_body(const std::string& path, const std::string& value) {
+  std::string body;
+  uk::JuteWriter w(body);
+  w.put_string(path);
+  w.put_buffer(std::string_view(value));
+  w.put_int(-1);
+  return body;
+}
+
+// 4 KiB pwrite + fdatasync in `dir`: the floor under one durable commit there.
+Summary fsync_floor(const std::string& dir, int ops) {
+  std::string path = dir + "/uk-rtt-probe-fsync.tmp";
+  int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_TRUNC, 0600);
+  if (fd < 0) die("open fsync probe file");
+  std::string block(4096, 'f');
+  Summary s;
+  for (int i = 0; i < ops; i++) {
+    auto t0 = Clock::now();
+    if (::pwrite(fd, block.data(), block.size(), static_cast<off_t>(i % 256) * 4096) != 4096) die("pwrite");
+    if (::fdatasync(fd) != 0) die("fdatasync");
+    s.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  ::close(fd);
+  ::unlink(path.c_str());
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -174,6 +218,9 @@ int main(int argc, char** argv) {
   int warmup = 2000;
   size_t value_bytes = 100;
   std::string label = "server";
+  std::string fsync_dir;
+  std::vector<int> client_counts;
+  double seconds = 5.0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     std::string v = argv[i + 1];
@@ -183,37 +230,30 @@ int main(int argc, char** argv) {
     else if (k == "--warmup") warmup = std::atoi(v.c_str());
     else if (k == "--value-bytes") value_bytes = static_cast<size_t>(std::atoi(v.c_str()));
     else if (k == "--label") label = v;
-    else {
+    else if (k == "--fsync-dir") fsync_dir = v;
+    else if (k == "--seconds") seconds = std::atof(v.c_str());
+    else if (k == "--clients") {
+      // comma-separated client counts for the setData throughput runs, e.g. 1,16,64
+      for (size_t at = 0; at <= v.size();) {
+        size_t comma = v.find(',', at);
+        if (comma == std::string::npos) comma = v.size();
+        client_counts.push_back(std::atoi(v.substr(at, comma - at).c_str()));
+        at = comma + 1;
+      }
+    } else {
       std::fprintf(stderr, "usage: uk_rtt_probe [--host H] [--port P] [--ops N] [--warmup N] [--value-bytes B] "
-                           "[--label NAME]\n");
+                           "[--label NAME] [--fsync-dir DIR] [--clients 1,16,64] [--seconds S]\n");
       return 2;
     }
   }
   const std::string path = "/uk-rtt-probe";
   const std::string value(value_bytes, 'v');
   ZkConn zk(host, port);
-  std::string create;
-  {
-    uk::JuteWriter w(create);
-    w.put_string(path);
-    w.put_buffer(std::string_view(value));
-    w.put_int(1);
-    w.put_int(31);
-    w.put_string("world");
-    w.put_string("anyone");
-    w.put_int(0);
-  }
-  zk.call(1, create);  // NODEEXISTS from an earlier run is fine
+  zk.call(1, create_body(path, value));  // NODEEXISTS from an earlier run is fine
   std::string get;
   uk::JuteWriter(get).put_string(path);
   get.push_back('\0');
-  std::string set;
-  {
-    uk::JuteWriter w(set);
-    w.put_string(path);
-    w.put_buffer(std::string_view(value));
-    w.put_int(-1);
-  }
+  std::string set = set_body(path, value);
   auto measure = [&](int32_t type, const std::string& body) {
     for (int i = 0; i < warmup; i++) zk.call(type, body);
     Summary s;
@@ -233,5 +273,42 @@ int main(int argc, char** argv) {
   floor.print("tcp-echo", "loopback");
   measure(4, get).print("getData", (label + " " + host + ":" + std::to_string(port)).c_str());
   measure(5, set).print("setData", (label + " " + host + ":" + std::to_string(port)).c_str());
+  if (!fsync_dir.empty()) fsync_floor(fsync_dir, std::max(200, ops / 20)).print("fdatasync", fsync_dir.c_str());
+  for (int n : client_counts) {
+    // N connections, each closed loop on its own node; throughput over `seconds`, latency of every op.
+    std::atomic<bool> go{false};
+    std::atomic<bool> done{false};
+    std::vector<Summary> per(static_cast<size_t>(n));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < n; t++) {
+      threads.emplace_back([&, t] {
+        ZkConn conn(host, port);
+        std::string my_path = path + "-" + std::to_string(t);
+        conn.call(1, create_body(my_path, value));
+        std::string my_set = set_body(my_path, value);
+        while (!go.load()) std::this_thread::yield();
+        while (!done.load()) {
+          auto t0 = Clock::now();
+          if (conn.call(5, my_set) != 0) break;
+          per[static_cast<size_t>(t)].us.push_back(
+              std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    go.store(true);
+    auto start = Clock::now();
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    done.store(true);
+    double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    for (auto& th : threads) th.join();
+    Summary all;
+    for (auto& p : per) all.us.insert(all.us.end(), p.us.begin(), p.us.end());
+    char name[64];
+    std::snprintf(name, sizeof name, "set x%d", n);
+    std::printf("%-10s %-24s %.0f ops/s over %.1f s\n", name, label.c_str(), static_cast<double>(all.us.size()) / elapsed,
+                elapsed);
+    if (!all.us.empty()) all.print(name, label.c_str());
+  }
   return 0;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 
 #include "ukeeper/drivers/socket.h"
@@ -19,13 +20,14 @@ class Server::Connection final : public Watcher {
       : id(conn_id), fd(std::move(socket)), peer_ip(std::move(peer)), peer_port(port), established_ms(now_ms) {
     client.auth_ids.push_back(Id{"ip", this->peer_ip});
     client.watcher = this;
+    client.token = conn_id;
   }
 
   void deliver_event(EventType type, const std::string& path) override {
     if (dead) return;
     encode_watch_event(out, type, path);
     packets_sent++;
-    events_pending = true;
+    output_pending = true;
   }
   const std::vector<Id>& watcher_ids() const override { return client.auth_ids; }
 
@@ -41,7 +43,12 @@ class Server::Connection final : public Watcher {
   bool connected = false;      // handshake done
   bool close_after_flush = false;
   bool dead = false;
-  bool events_pending = false;  // deliver_event queued output; the loop flushes it
+  bool output_pending = false;  // events or replies were queued from outside its own I/O; the loop flushes it
+  int pending_writes = 0;       // this connection's requests still in the processor's queue
+  std::deque<int64_t> pending_start_us;  // arrival times of those requests, oldest first (for latency)
+  bool handshake_pending = false;  // a createSession txn for this connection is not applied yet
+  bool closing_session = false;    // closeSession sent: read nothing more
+  int32_t negotiated_timeout_ms = 0;
   bool reading = true;
   bool has_read_only = false;
   ClientContext client;

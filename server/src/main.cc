@@ -59,8 +59,12 @@ int main(int argc, char** argv) {
                  "is not supported yet)\n", source);
     return 1;
   }
-  if (config.durability != uk::Durability::kNone) {
-    UK_WARN("durable storage is not implemented yet: the tree is kept in memory only and is lost on restart");
+  if (config.durability == uk::Durability::kNone) {
+    UK_WARN("durability=none: NOTHING is written to disk; every write is lost when this process stops. "
+            "For tests only.");
+  } else if (config.durability == uk::Durability::kAsync) {
+    UK_WARN("durability=async: writes are acknowledged before they are on disk; a crash can lose the last "
+            "acknowledged writes");
   }
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
@@ -83,5 +87,9 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   server.run();
   g_server = nullptr;
+  if (!server.fatal_error().empty()) {
+    std::fprintf(stderr, "ukeeper: stopped: %s\n", server.fatal_error().c_str());
+    return 3;
+  }
   return 0;
 }

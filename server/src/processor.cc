@@ -2,7 +2,9 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <deque>
 #include <map>
+#include <unordered_map>
 
 #include "ukeeper/common/log.h"
 #include "ukeeper/server/acl.h"
@@ -13,51 +15,67 @@ namespace uk {
 struct Processor::Reply {
   std::string body;  // encoded response record; sent only when err == kOk
   Err err = Err::kOk;
-  Zxid zxid = -1;    // -1: the node's last applied zxid
   AfterReply after = AfterReply::kContinue;
 };
 
-// A node as validation sees it: the tree's version, or the version a previous op of the same multi left.
+// A node as validation sees it: the tree's version, or the version a pending txn or an earlier op of the same
+// multi left.
 struct NodeShadow {
   Stat stat;
   AclList acl;
 };
 
+// A txn (or a ready reply) waiting, in order, for the log to make it durable.
+struct Processor::Pending {
+  enum class Kind : uint8_t {
+    kRequest,   // a client's write: reply when applied
+    kReady,     // a reply frame already made (a write that failed validation behind pending writes)
+    kConnect,   // createSession for a handshake
+    kInternal,  // expiry, reaping: no reply
+  };
+  Kind kind = Kind::kInternal;
+  uint64_t token = 0;
+  int32_t xid = 0;
+  OpCode op = OpCode::kError;
+  std::vector<std::pair<OpCode, int32_t>> ops;  // each op with its create flags (the reply's shape)
+  std::string frame;                            // kReady
+  Txn txn;                                      // all but kReady
+  std::vector<std::string> touched;             // outstanding entries this txn set
+};
+
+struct Processor::State {
+  struct Outstanding {
+    Zxid zxid;
+    std::optional<NodeShadow> node;  // nullopt: deleted by a pending txn
+  };
+  std::deque<Pending> pending;
+  std::unordered_map<std::string, Outstanding> outstanding;
+  std::vector<std::pair<Zxid, std::string>> outbox;
+};
+
 class Processor::PendingView {
  public:
-  explicit PendingView(const DataTree& tree) : tree_(tree) {}
+  PendingView(const DataTree& tree, const State& state) : tree_(tree), state_(state) {}
 
   std::optional<NodeShadow> get(const std::string& path) const {
     auto it = changes_.find(path);
     if (it != changes_.end()) return it->second;
+    auto o = state_.outstanding.find(path);
+    if (o != state_.outstanding.end()) return o->second.node;
     const Node* n = tree_.get(path);
     if (n == nullptr) return std::nullopt;
     return NodeShadow{n->stat, n->acl};
   }
   void put(const std::string& path, std::optional<NodeShadow> node) { changes_[path] = std::move(node); }
+  const std::map<std::string, std::optional<NodeShadow>>& changes() const { return changes_; }
 
  private:
   const DataTree& tree_;
+  const State& state_;
   std::map<std::string, std::optional<NodeShadow>> changes_;
 };
 
 namespace {
-
-bool is_write(OpCode op) {
-  switch (op) {
-    case OpCode::kCreate:
-    case OpCode::kCreate2:
-    case OpCode::kCreateContainer:
-    case OpCode::kCreateTtl:
-    case OpCode::kDelete:
-    case OpCode::kDeleteContainer:
-    case OpCode::kSetData:
-    case OpCode::kSetAcl:
-      return true;
-    default:
-      return false;
-  }
-}
 
 bool version_matches(int32_t expected, int32_t actual) { return expected == -1 || expected == actual; }
 
@@ -69,8 +87,19 @@ std::string format_sequence(int32_t n) {
 
 }  // namespace
 
-Processor::Processor(const ServerConfig& config, DataTree& tree, WatchManager& watches, SessionTracker& sessions)
-    : config_(config), tree_(tree), watches_(watches), sessions_(sessions) {}
+Processor::Processor(const ServerConfig& config, DataTree& tree, WatchManager& watches, SessionTracker& sessions,
+                     ProcessorOptions options)
+    : config_(config),
+      tree_(tree),
+      watches_(watches),
+      sessions_(sessions),
+      options_(options),
+      last_assigned_(tree.last_zxid()),
+      state_(std::make_unique<State>()) {}
+
+Processor::~Processor() = default;
+
+size_t Processor::pending_count() const { return state_->pending.size(); }
 
 Txn Processor::make_txn(const ClientContext& c, int32_t xid, TxnType type, int64_t now_ms) const {
   Txn t;
@@ -81,13 +110,164 @@ Txn Processor::make_txn(const ClientContext& c, int32_t xid, TxnType type, int64
   return t;
 }
 
-ApplyResult Processor::commit(Txn& txn) {
-  // Standalone: the zxid is the next counter value and the txn applies at once. The durable-storage issue puts
-  // the WAL append and persisted(zxid) between assignment and apply.
-  txn.zxid = tree_.last_zxid() + 1;
-  ApplyResult r = tree_.apply(txn);
-  for (const TreeEvent& e : r.events) watches_.trigger(e.type, e.path, e.acl);
-  return r;
+void Processor::submit(Pending pending, const PendingView& view) {
+  Zxid zxid = ++last_assigned_;
+  pending.txn.zxid = zxid;
+  for (const auto& [path, node] : view.changes()) {
+    state_->outstanding[path] = State::Outstanding{zxid, node};
+    pending.touched.push_back(path);
+  }
+  if (!options_.commit_immediately) {
+    std::string bytes;
+    encode_txn(pending.txn, bytes);
+    state_->outbox.emplace_back(zxid, std::move(bytes));
+  }
+  state_->pending.push_back(std::move(pending));
+}
+
+std::vector<std::pair<Zxid, std::string>> Processor::take_outbox() {
+  std::vector<std::pair<Zxid, std::string>> out;
+  out.swap(state_->outbox);
+  return out;
+}
+
+void Processor::replay(const Txn& txn) {
+  tree_.apply(txn);
+  if (txn.zxid > last_assigned_) last_assigned_ = txn.zxid;
+}
+
+void Processor::apply_persisted(Zxid persisted, CommitSink& sink) {
+  auto& queue = state_->pending;
+  while (!queue.empty()) {
+    Pending& p = queue.front();
+    if (p.kind == Pending::Kind::kReady) {
+      // Stamp the zxid the client sees with what is applied now, so replies on a connection never go backwards.
+      std::string zx;
+      JuteWriter(zx).put_long(tree_.last_zxid());
+      p.frame.replace(8, 8, zx);
+      sink.reply(p.token, std::move(p.frame), false);
+      queue.pop_front();
+      continue;
+    }
+    if (p.txn.zxid > persisted) break;
+    ApplyResult r = tree_.apply(p.txn);
+    for (const std::string& path : p.touched) {
+      auto it = state_->outstanding.find(path);
+      if (it != state_->outstanding.end() && it->second.zxid == p.txn.zxid) state_->outstanding.erase(it);
+    }
+    for (const TreeEvent& e : r.events) watches_.trigger(e.type, e.path, e.acl);
+    switch (p.kind) {
+      case Pending::Kind::kRequest: emit_reply(p, r, sink); break;
+      case Pending::Kind::kConnect: sink.session_created(p.token, p.txn.session); break;
+      case Pending::Kind::kInternal:
+      case Pending::Kind::kReady: break;
+    }
+    // After the closeSession reply, so the requester's connection closes once that reply is out.
+    if (p.txn.type == TxnType::kCloseSession) sink.session_closed(p.txn.session);
+    queue.pop_front();
+  }
+}
+
+namespace {
+// commit_immediately mode: catches the reply meant for one connection.
+class ImmediateSink final : public CommitSink {
+ public:
+  ImmediateSink(uint64_t token, std::string* out) : token_(token), out_(out) {}
+  void reply(uint64_t token, std::string frame, bool close_after) override {
+    if (out_ == nullptr || token != token_) return;
+    out_->append(frame);
+    close_ = close_ || close_after;
+  }
+  void session_created(uint64_t, SessionId) override {}
+  void session_closed(SessionId) override {}
+  bool close() const { return close_; }
+
+ private:
+  uint64_t token_;
+  std::string* out_;
+  bool close_ = false;
+};
+}  // namespace
+
+AfterReply Processor::settle_now(uint64_t token, std::string& out) {
+  ImmediateSink sink(token, &out);
+  apply_persisted(last_assigned_, sink);
+  return sink.close() ? AfterReply::kClose : AfterReply::kContinue;
+}
+
+void Processor::emit_reply(const Pending& p, const ApplyResult& r, CommitSink& sink) {
+  std::string frame;
+  JuteWriter w(frame);
+  size_t f = w.begin_frame();
+  encode(w, ReplyHeader{p.xid, p.txn.zxid, 0});
+  if (p.op == OpCode::kMulti) {
+    for (size_t i = 0; i < p.ops.size(); i++) {
+      const OpResult& res = r.results.at(i);
+      auto [op, flags] = p.ops[i];
+      switch (op) {
+        case OpCode::kCreate:
+        case OpCode::kCreate2:
+        case OpCode::kCreateContainer:
+        case OpCode::kCreateTtl: {
+          // ZooKeeper 3.8 picks the result type from the create flags, not the opcode: containers and TTL nodes
+          // get a Create2Response (type 15), everything else a plain CreateResponse (type 1), even for create2.
+          auto mode = static_cast<CreateMode>(flags);
+          bool with_stat = mode == CreateMode::kContainer || create_mode_ttl(mode);
+          encode(w, MultiHeader{static_cast<int32_t>(with_stat ? OpCode::kCreate2 : OpCode::kCreate), false, 0});
+          w.put_string(res.path);
+          if (with_stat) encode(w, res.stat);
+          break;
+        }
+        case OpCode::kSetData:
+          encode(w, MultiHeader{static_cast<int32_t>(op), false, 0});
+          encode(w, res.stat);
+          break;
+        default:  // delete, check: no body
+          encode(w, MultiHeader{static_cast<int32_t>(op), false, 0});
+          break;
+      }
+    }
+    encode(w, MultiHeader{-1, true, -1});
+  } else if (!r.results.empty()) {
+    const OpResult& res = r.results[0];
+    switch (p.op) {
+      case OpCode::kCreate:
+        w.put_string(res.path);
+        break;
+      case OpCode::kCreate2:
+      case OpCode::kCreateContainer:
+      case OpCode::kCreateTtl:
+        w.put_string(res.path);
+        encode(w, res.stat);
+        break;
+      case OpCode::kSetData:
+      case OpCode::kSetAcl:
+        encode(w, res.stat);
+        break;
+      default:  // delete, closeSession: no body
+        break;
+    }
+  }
+  w.end_frame(f);
+  sink.reply(p.token, std::move(frame), p.op == OpCode::kCloseSession);
+}
+
+AfterReply Processor::fail_write(const ClientContext& c, const RequestHeader& h, Err err, Reply& reply) {
+  if (state_->pending.empty()) {
+    reply.err = err;
+    return AfterReply::kContinue;
+  }
+  Pending p;
+  p.kind = Pending::Kind::kReady;
+  p.token = c.token;
+  p.xid = h.xid;
+  JuteWriter w(p.frame);
+  size_t f = w.begin_frame();
+  encode(w, ReplyHeader{h.xid, 0, to_wire(err)});
+  if (err == Err::kOk) p.frame.append(reply.body);  // a failed multi: err 0 and per-op error results
+  w.end_frame(f);
+  state_->pending.push_back(std::move(p));
+  return AfterReply::kPending;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -237,9 +417,10 @@ Err Processor::prep_check(PendingView& view, const ClientContext& c, const Check
 AfterReply Processor::handle(ClientContext& client, const RequestHeader& header, JuteReader& body, std::string& out,
                              int64_t now_ms) {
   Reply reply;
+  AfterReply after = AfterReply::kContinue;
   auto op = static_cast<OpCode>(header.type);
-  if (is_write(op)) {
-    do_write(client, header, body, reply, now_ms);
+  if (is_single_write(op)) {
+    after = do_write(client, header, body, reply, now_ms);
   } else {
     switch (op) {
       case OpCode::kExists:
@@ -249,7 +430,7 @@ AfterReply Processor::handle(ClientContext& client, const RequestHeader& header,
         do_read(client, op, body, reply);
         break;
       case OpCode::kMulti:
-        do_multi(client, header, body, reply, now_ms);
+        after = do_multi(client, header, body, reply, now_ms);
         break;
       case OpCode::kMultiRead:
         do_multi_read(client, body, reply);
@@ -279,8 +460,7 @@ AfterReply Processor::handle(ClientContext& client, const RequestHeader& header,
         reply.err = Err::kUnimplemented;
         break;
       case OpCode::kCloseSession:
-        close_session(client.session, now_ms);
-        reply.after = AfterReply::kClose;
+        after = do_close_session(client, header, now_ms);
         break;
       default:
         // check (13) outside a multi and unknown opcodes: ZooKeeper answers UNIMPLEMENTED and closes.
@@ -291,20 +471,59 @@ AfterReply Processor::handle(ClientContext& client, const RequestHeader& header,
         break;
     }
   }
+  if (after == AfterReply::kPending) {
+    return options_.commit_immediately ? settle_now(client.token, out) : AfterReply::kPending;
+  }
   JuteWriter w(out);
   size_t frame = w.begin_frame();
-  Zxid zxid = reply.zxid == -1 ? tree_.last_zxid() : reply.zxid;
-  encode(w, ReplyHeader{header.xid, zxid, to_wire(reply.err)});
+  encode(w, ReplyHeader{header.xid, tree_.last_zxid(), to_wire(reply.err)});
   if (reply.err == Err::kOk) out.append(reply.body);
   w.end_frame(frame);
   return reply.after;
 }
 
-void Processor::do_write(ClientContext& c, const RequestHeader& h, JuteReader& body, Reply& reply, int64_t now_ms) {
+AfterReply Processor::do_close_session(ClientContext& c, const RequestHeader& h, int64_t now_ms) {
+  PendingView view(tree_, *state_);
+  prep_close_session(view, c.session);
+  Pending p;
+  p.kind = Pending::Kind::kRequest;
+  p.token = c.token;
+  p.xid = h.xid;
+  p.op = OpCode::kCloseSession;
+  p.txn = make_txn(c, h.xid, TxnType::kCloseSession, now_ms);
+  TxnOp op;
+  op.type = TxnType::kCloseSession;
+  p.txn.ops.push_back(std::move(op));
+  submit(std::move(p), view);
+  return AfterReply::kPending;
+}
+
+void Processor::prep_close_session(PendingView& view, SessionId session) {
+  // The session's ephemerals go with it: those applied and those whose creates still pend.
+  std::set<std::string> doomed;
+  if (const std::set<std::string>* eph = tree_.ephemerals_of(session)) doomed.insert(eph->begin(), eph->end());
+  for (const auto& [path, o] : state_->outstanding) {
+    if (o.node && o.node->stat.ephemeral_owner == session) doomed.insert(path);
+  }
+  for (const std::string& path : doomed) {
+    std::optional<NodeShadow> node = view.get(path);
+    if (!node || node->stat.ephemeral_owner != session) continue;
+    view.put(path, std::nullopt);
+    std::string parent_path(path_parent(path));
+    if (std::optional<NodeShadow> parent = view.get(parent_path)) {
+      parent->stat.num_children--;
+      view.put(parent_path, std::move(parent));
+    }
+  }
+}
+
+AfterReply Processor::do_write(ClientContext& c, const RequestHeader& h, JuteReader& body, Reply& reply,
+                              int64_t now_ms) {
   auto op = static_cast<OpCode>(h.type);
-  PendingView view(tree_);
+  PendingView view(tree_, *state_);
   TxnOp txn_op;
   Err err = Err::kOk;
+  int32_t flags = 0;
   switch (op) {
     case OpCode::kCreate:
     case OpCode::kCreate2:
@@ -314,6 +533,7 @@ void Processor::do_write(ClientContext& c, const RequestHeader& h, JuteReader& b
       if (!decode(body, req, op == OpCode::kCreateTtl)) {
         err = Err::kMarshallingError;
       } else {
+        flags = req.flags;
         err = prep_create(view, c, op, req, txn_op);
       }
       break;
@@ -338,139 +558,96 @@ void Processor::do_write(ClientContext& c, const RequestHeader& h, JuteReader& b
       err = Err::kUnimplemented;
       break;
   }
-  if (err != Err::kOk) {
-    reply.err = err;
-    return;
-  }
-  Txn txn = make_txn(c, h.xid, txn_op.type, now_ms);
-  txn.ops.push_back(std::move(txn_op));
-  ApplyResult r = commit(txn);
-  reply.zxid = txn.zxid;
-  const OpResult& res = r.results.at(0);
-  JuteWriter w(reply.body);
-  switch (op) {
-    case OpCode::kCreate:
-      w.put_string(res.path);
-      break;
-    case OpCode::kCreate2:
-    case OpCode::kCreateContainer:
-    case OpCode::kCreateTtl:
-      w.put_string(res.path);
-      encode(w, res.stat);
-      break;
-    case OpCode::kSetData:
-    case OpCode::kSetAcl:
-      encode(w, res.stat);
-      break;
-    default:
-      break;
-  }
+  if (err != Err::kOk) return fail_write(c, h, err, reply);
+  Pending p;
+  p.kind = Pending::Kind::kRequest;
+  p.token = c.token;
+  p.xid = h.xid;
+  p.op = op;
+  p.ops.emplace_back(op, flags);
+  p.txn = make_txn(c, h.xid, txn_op.type, now_ms);
+  p.txn.ops.push_back(std::move(txn_op));
+  submit(std::move(p), view);
+  return AfterReply::kPending;
 }
 
-void Processor::do_multi(ClientContext& c, const RequestHeader& h, JuteReader& body, Reply& reply, int64_t now_ms) {
+AfterReply Processor::do_multi(ClientContext& c, const RequestHeader& h, JuteReader& body, Reply& reply,
+                              int64_t now_ms) {
   // Decode every op first: a malformed multi, or one holding a read, is MARSHALLINGERROR and changes nothing.
-  struct PendingOp {
+  struct MultiOp {
     OpCode op;
     CreateRequest create;
     DeleteRequest del;
     SetDataRequest set;
     CheckVersionRequest check;
   };
-  std::vector<PendingOp> ops;
+  std::vector<MultiOp> ops;
   for (;;) {
     MultiHeader mh;
     if (!decode(body, mh)) break;
     if (mh.done) break;
-    PendingOp p;
-    p.op = static_cast<OpCode>(mh.type);
+    MultiOp m;
+    m.op = static_cast<OpCode>(mh.type);
     bool ok = true;
-    switch (p.op) {
+    switch (m.op) {
       case OpCode::kCreate:
       case OpCode::kCreate2:
       case OpCode::kCreateContainer:
-      case OpCode::kCreateTtl: ok = decode(body, p.create, p.op == OpCode::kCreateTtl); break;
-      case OpCode::kDelete: ok = decode(body, p.del); break;
-      case OpCode::kSetData: ok = decode(body, p.set); break;
-      case OpCode::kCheck: ok = decode(body, p.check); break;
+      case OpCode::kCreateTtl: ok = decode(body, m.create, m.op == OpCode::kCreateTtl); break;
+      case OpCode::kDelete: ok = decode(body, m.del); break;
+      case OpCode::kSetData: ok = decode(body, m.set); break;
+      case OpCode::kCheck: ok = decode(body, m.check); break;
       default: ok = false; break;
     }
     if (!ok) {
       body.fail();
       break;
     }
-    ops.push_back(std::move(p));
+    ops.push_back(std::move(m));
   }
-  if (!body.ok()) {
-    reply.err = Err::kMarshallingError;
-    return;
-  }
+  if (!body.ok()) return fail_write(c, h, Err::kMarshallingError, reply);
 
-  PendingView view(tree_);
-  Txn txn = make_txn(c, h.xid, TxnType::kMulti, now_ms);
+  PendingView view(tree_, *state_);
+  Pending p;
+  p.kind = Pending::Kind::kRequest;
+  p.token = c.token;
+  p.xid = h.xid;
+  p.op = OpCode::kMulti;
+  p.txn = make_txn(c, h.xid, TxnType::kMulti, now_ms);
   size_t failed_at = ops.size();
   Err failed_err = Err::kOk;
   for (size_t i = 0; i < ops.size(); i++) {
     TxnOp t;
     Err e = Err::kOk;
-    PendingOp& p = ops[i];
-    switch (p.op) {
-      case OpCode::kDelete: e = prep_delete(view, c, p.op, p.del, t); break;
-      case OpCode::kSetData: e = prep_set_data(view, c, p.set, t); break;
-      case OpCode::kCheck: e = prep_check(view, c, p.check, t); break;
-      default: e = prep_create(view, c, p.op, p.create, t); break;
+    MultiOp& m = ops[i];
+    switch (m.op) {
+      case OpCode::kDelete: e = prep_delete(view, c, m.op, m.del, t); break;
+      case OpCode::kSetData: e = prep_set_data(view, c, m.set, t); break;
+      case OpCode::kCheck: e = prep_check(view, c, m.check, t); break;
+      default: e = prep_create(view, c, m.op, m.create, t); break;
     }
     if (e != Err::kOk) {
       failed_at = i;
       failed_err = e;
       break;
     }
-    txn.ops.push_back(std::move(t));
+    p.ops.emplace_back(m.op, m.create.flags);
+    p.txn.ops.push_back(std::move(t));
   }
 
-  JuteWriter w(reply.body);
-  if (failed_at < ops.size()) {
-    // All-or-nothing: nothing applies; every op reports an error entry.
+  if (failed_at < ops.size() || ops.empty()) {
+    // All-or-nothing: nothing applies; every op reports an error entry. ReplyHeader.err stays 0.
+    JuteWriter w(reply.body);
     for (size_t i = 0; i < ops.size(); i++) {
       Err e = i < failed_at ? Err::kOk : i == failed_at ? failed_err : Err::kRuntimeInconsistency;
       encode(w, MultiHeader{static_cast<int32_t>(OpCode::kError), false, to_wire(e)});
       w.put_int(to_wire(e));
     }
     encode(w, MultiHeader{-1, true, -1});
-    return;
+    return fail_write(c, h, Err::kOk, reply);
   }
-  if (ops.empty()) {
-    encode(w, MultiHeader{-1, true, -1});
-    return;
-  }
-  ApplyResult r = commit(txn);
-  reply.zxid = txn.zxid;
-  for (size_t i = 0; i < ops.size(); i++) {
-    const OpResult& res = r.results.at(i);
-    OpCode op = ops[i].op;
-    switch (op) {
-      case OpCode::kCreate:
-      case OpCode::kCreate2:
-      case OpCode::kCreateContainer:
-      case OpCode::kCreateTtl: {
-        // ZooKeeper 3.8 picks the result type from the create flags, not the opcode: containers and TTL nodes
-        // get a Create2Response (type 15), everything else a plain CreateResponse (type 1), even for create2.
-        auto mode = static_cast<CreateMode>(ops[i].create.flags);
-        bool with_stat = mode == CreateMode::kContainer || create_mode_ttl(mode);
-        encode(w, MultiHeader{static_cast<int32_t>(with_stat ? OpCode::kCreate2 : OpCode::kCreate), false, 0});
-        w.put_string(res.path);
-        if (with_stat) encode(w, res.stat);
-        break;
-      }
-      case OpCode::kSetData:
-        encode(w, MultiHeader{static_cast<int32_t>(op), false, 0});
-        encode(w, res.stat);
-        break;
-      default:  // delete, check: no body
-        encode(w, MultiHeader{static_cast<int32_t>(op), false, 0});
-        break;
-    }
-  }
-  encode(w, MultiHeader{-1, true, -1});
+  submit(std::move(p), view);
+  return AfterReply::kPending;
 }
 
 // Reads do not validate paths, as ZooKeeper: a malformed path is simply not found.
@@ -694,26 +871,41 @@ void Processor::do_misc_read(ClientContext& c, OpCode op, JuteReader& body, Repl
 // ---------------------------------------------------------------------------------------------------------------
 // Sessions and reaping.
 
-void Processor::create_session(SessionId id, int32_t timeout_ms, int64_t now_ms) {
+void Processor::create_session(uint64_t token, SessionId id, int32_t timeout_ms, int64_t now_ms) {
   ClientContext c;
   c.session = id;
-  Txn txn = make_txn(c, 0, TxnType::kCreateSession, now_ms);
+  PendingView view(tree_, *state_);
+  Pending p;
+  p.kind = Pending::Kind::kConnect;
+  p.token = token;
+  p.txn = make_txn(c, 0, TxnType::kCreateSession, now_ms);
   TxnOp op;
   op.type = TxnType::kCreateSession;
   op.timeout_ms = timeout_ms;
-  txn.ops.push_back(op);
-  commit(txn);
+  p.txn.ops.push_back(op);
+  submit(std::move(p), view);
+  if (options_.commit_immediately) {
+    std::string ignored;
+    settle_now(0, ignored);
+  }
 }
 
 void Processor::close_session(SessionId id, int64_t now_ms) {
   ClientContext c;
   c.session = id;
-  Txn txn = make_txn(c, 0, TxnType::kCloseSession, now_ms);
+  PendingView view(tree_, *state_);
+  prep_close_session(view, id);
+  Pending p;
+  p.kind = Pending::Kind::kInternal;
+  p.txn = make_txn(c, 0, TxnType::kCloseSession, now_ms);
   TxnOp op;
   op.type = TxnType::kCloseSession;
-  txn.ops.push_back(op);
-  commit(txn);
-  sessions_.remove(id);
+  p.txn.ops.push_back(op);
+  submit(std::move(p), view);
+  if (options_.commit_immediately) {
+    std::string ignored;
+    settle_now(0, ignored);
+  }
 }
 
 void Processor::reap_containers_and_ttls(int64_t now_ms) {
@@ -728,14 +920,21 @@ void Processor::reap_containers_and_ttls(int64_t now_ms) {
     if (now_ms - n->stat.mtime_ms > owner::ttl_ms(n->stat.ephemeral_owner)) doomed.push_back(p);
   }
   ClientContext system;  // session 0: the server itself
-  for (const std::string& p : doomed) {
-    PendingView view(tree_);
+  for (const std::string& path : doomed) {
+    // Validated against pending txns too: a child created meanwhile, or a delete already pending, keeps it.
+    PendingView view(tree_, *state_);
     TxnOp op;
-    if (prep_delete(view, system, OpCode::kDeleteContainer, DeleteRequest{p, -1}, op) != Err::kOk) continue;
-    Txn txn = make_txn(system, 0, TxnType::kDelete, now_ms);
-    txn.ops.push_back(std::move(op));
-    commit(txn);
-    UK_DEBUG("reaped %s", p.c_str());
+    if (prep_delete(view, system, OpCode::kDeleteContainer, DeleteRequest{path, -1}, op) != Err::kOk) continue;
+    Pending p;
+    p.kind = Pending::Kind::kInternal;
+    p.txn = make_txn(system, 0, TxnType::kDelete, now_ms);
+    p.txn.ops.push_back(std::move(op));
+    submit(std::move(p), view);
+    UK_DEBUG("reaping %s", path.c_str());
+  }
+  if (options_.commit_immediately) {
+    std::string ignored;
+    settle_now(0, ignored);
   }
 }
 

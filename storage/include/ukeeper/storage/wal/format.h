@@ -1,0 +1,79 @@
+// The WAL's on-disk format (version 1, described in wal.h): constants, segment file names, and encoders and
+// checkers for the segment header block and for records. Pure functions over byte buffers, shared by the Wal,
+// the recovery scan (scan.h), ukctl and the tests.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ukeeper/common/types.h"
+
+namespace uk::wal {
+
+static_assert(std::endian::native == std::endian::little, "the WAL format is little-endian; add byte swaps");
+
+inline constexpr uint32_t kFormatVersion = 1;
+// The segment header occupies the whole first block so records start block-aligned for O_DIRECT.
+inline constexpr uint64_t kBlockBytes = 4096;
+inline constexpr uint64_t kSegmentHeaderBlockBytes = kBlockBytes;
+inline constexpr char kSegmentMagic[8] = {'U', 'K', 'W', 'A', 'L', 'S', 'E', 'G'};
+// magic(8) version(4) header size(4) first zxid(8) segment bytes(8) crc(4)
+inline constexpr uint32_t kSegmentHeaderBytes = 36;
+inline constexpr uint32_t kRecordMagic = 0x55574C52;  // "RLWU" in little-endian bytes
+// magic(4) length(4) zxid(8) crc(4) reserved(4)
+inline constexpr uint64_t kRecordHeaderBytes = 24;
+// A larger length field is damage, not a record: ZooKeeper's jute.maxbuffer is far below this.
+inline constexpr uint64_t kMaxRecordPayloadBytes = 64ull << 20;
+// Smallest segment that holds the header block and one block of records.
+inline constexpr uint64_t kMinSegmentBytes = 2 * kBlockBytes;
+
+inline constexpr uint64_t record_bytes(size_t payload_bytes) { return kRecordHeaderBytes + payload_bytes; }
+
+// "wal-<first zxid as 16 lowercase hex digits>.seg"
+std::string segment_file_name(Zxid first_zxid);
+// The first zxid when `name` is a segment file name, else nullopt.
+std::optional<Zxid> parse_segment_file_name(std::string_view name);
+
+struct SegmentHeader {
+  uint32_t version = kFormatVersion;
+  uint32_t header_bytes = kSegmentHeaderBytes;
+  Zxid first_zxid = 0;
+  uint64_t segment_bytes = 0;
+};
+
+// Writes the full header block (kSegmentHeaderBlockBytes; the tail is zeroed) into `out`.
+void encode_segment_header(const SegmentHeader& header, uint8_t* out);
+// Checks magic, crc and version of a header block of `n` bytes. On failure returns false and sets `why`.
+bool decode_segment_header(const uint8_t* data, size_t n, SegmentHeader& out, std::string& why);
+
+// Writes the record (header + payload, record_bytes(payload.size()) bytes) into `out`.
+void encode_record(Zxid zxid, std::string_view payload, uint8_t* out);
+
+enum class RecordCheck {
+  kOk,
+  kZero,         // the magic is zero: the end of the segment's data
+  kTruncated,    // fewer than kRecordHeaderBytes remain
+  kBadMagic,
+  kBadLength,    // length beyond the segment's end or above kMaxRecordPayloadBytes
+  kBadReserved,  // the reserved field (not covered by the crc) is not zero
+  kBadCrc,
+};
+
+struct RecordView {
+  Zxid zxid = 0;
+  uint32_t payload_bytes = 0;
+  uint32_t stored_crc = 0;
+  std::string_view payload;  // points into the checked buffer; valid when kOk or kBadCrc
+};
+
+// Checks the record at `data` with `avail` bytes up to the end of the segment. Fills `out` as far as the
+// header could be read (zxid and length are set for kBadCrc and kBadReserved, for messages).
+RecordCheck check_record(const uint8_t* data, size_t avail, RecordView& out);
+
+std::string_view record_check_name(RecordCheck c);
+
+}  // namespace uk::wal

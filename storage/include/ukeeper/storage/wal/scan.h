@@ -1,0 +1,68 @@
+// The WAL recovery scan: reads every segment in a directory, checks every record, replays the valid ones and
+// decides what recovery must do. It never writes: Wal::open() acts on the result (zeroes a torn tail, removes a
+// segment whose header never reached the disk), and `ukctl wal verify` only reports it.
+//
+// Decisions (format in wal.h):
+// - Segments are read in file-name order (= first-zxid order). Each record must have the record magic, a length
+//   within the segment and <= kMaxRecordPayloadBytes, a matching crc32c, a zero reserved field, and a zxid above
+//   every zxid before it (and >= its segment's first zxid). A zero magic ends a segment's data.
+// - A bad record in the LAST segment with no valid record anywhere after it (searched byte by byte for a record
+//   with the magic, a matching crc and a higher zxid) is a torn tail: the write that carried it never completed,
+//   so it was never acknowledged. Anything else that is bad is corruption: a bad record in an earlier segment,
+//   a bad record followed by a valid one, valid records after a segment's end-of-data zeros, a zxid out of order.
+// - A last segment whose header block is bad but whose bytes after the header block are all zero is a crash while
+//   rolling: the segment is incomplete and holds nothing. A bad header anywhere else is corruption.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ukeeper/common/types.h"
+
+namespace uk::wal {
+
+enum class ScanStatus {
+  kClean,     // nothing to repair
+  kTornTail,  // a torn tail and/or an incomplete last segment: open() repairs it, no acknowledged data is lost
+  kCorrupt,   // damage before the tail: the node must not start (error says file and offset)
+  kError,     // the directory or a file could not be read
+};
+
+struct ScanSegment {
+  std::string path;
+  Zxid first_zxid = 0;       // from the header (= the file name)
+  uint64_t file_bytes = 0;   // the file's size: records must end within it
+  uint64_t data_end = 0;     // offset just past the last valid record (kSegmentHeaderBlockBytes when empty)
+  uint64_t records = 0;
+  Zxid last_zxid = 0;        // 0 when the segment holds no record
+};
+
+struct ScanResult {
+  ScanStatus status = ScanStatus::kClean;
+  std::vector<ScanSegment> segments;  // the usable segments in order (an incomplete last segment is not listed)
+  uint64_t records = 0;
+  Zxid last_zxid = 0;
+
+  // kTornTail: bytes [torn_offset, torn_end) of torn_file (the last listed segment) hold the torn record and
+  // whatever followed it; recovery zeroes them. torn_file is empty when only an incomplete segment was found.
+  std::string torn_file;
+  uint64_t torn_offset = 0;
+  uint64_t torn_end = 0;
+  std::string torn_reason;  // e.g. "crc mismatch (record zxid 0x12)"
+  // kTornTail: a last segment with a bad header and nothing after it; recovery removes the file.
+  std::string incomplete_segment;
+  std::string incomplete_reason;
+
+  std::string error;  // kCorrupt: "wal corrupt: <file> offset <n>: <what>"; kError: what failed
+};
+
+using ScanReplayFn = std::function<void(Zxid zxid, std::string_view payload)>;
+
+// Scans `dir`. `replay` (may be null) receives every valid record in order, before the scan knows whether a
+// later segment is corrupt: a caller that gets kCorrupt or kError must discard what it replayed.
+ScanResult scan_dir(const std::string& dir, const ScanReplayFn* replay);
+
+}  // namespace uk::wal

@@ -1,0 +1,95 @@
+// The write-ahead log: preallocated segment files of checksummed records, appended through io_uring with group
+// commit. Appending and making durable are separate steps: append() only queues bytes in memory; pump() sends
+// everything queued as ONE write plus ONE fdatasync when the device is free; completions arrive on
+// completion_fd() and reap() turns them into a higher persisted_zxid(). The caller (the server's event loop)
+// applies and acknowledges transactions up to persisted_zxid().
+//
+// On-disk format (little-endian), version 1:
+//   segment file  <dir>/wal-<first zxid as 16 hex digits>.seg, preallocated to segment_bytes with fallocate
+//   block 0       segment header, 4096 bytes: magic "UKWALSEG", u32 format version, u32 header size,
+//                 u64 first zxid, u64 segment bytes, u32 crc32c of the preceding header bytes; rest zero
+//   then records  back to back from offset 4096: u32 magic 0x55574C52 ("RLWU"), u32 payload length,
+//                 u64 zxid, u32 crc32c over (length, zxid, payload), u32 reserved (0), payload bytes.
+//                 A zero magic ends the segment's data (preallocated space reads as zeros).
+// Records never span segments; zxids strictly increase across the whole log.
+//
+// Thread-safety: one thread owns a Wal (the thread that calls append/pump/reap).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ukeeper/common/config.h"
+#include "ukeeper/common/types.h"
+
+namespace uk {
+
+struct WalOptions {
+  std::string dir;                            // created if missing
+  uint64_t segment_bytes = 64ull << 20;       // preallocated size of each segment file (from preAllocSize)
+  bool try_direct_io = true;                  // O_DIRECT where the filesystem takes it; else buffered writes
+  Durability durability = Durability::kFsync;
+  // kAsync: how often queued writes are fdatasynced in the background.
+  int async_sync_interval_ms = 100;
+  // Fault injection for tests (0 = off): the Nth fdatasync after open reports EIO.
+  int fault_fail_sync_at = 0;
+};
+
+// What open() found and did, for logs and `ukctl`.
+struct WalRecovery {
+  uint64_t segments = 0;
+  uint64_t records = 0;
+  Zxid last_zxid = 0;
+  bool direct_io = false;             // appends use O_DIRECT
+  bool truncated_tail = false;        // a torn or CRC-failing tail record was cut off
+  std::string truncated_file;
+  uint64_t truncated_offset = 0;
+  std::vector<std::string> messages;  // one line per noteworthy event (fallbacks, truncation)
+};
+
+class Wal {
+ public:
+  using ReplayFn = std::function<void(Zxid zxid, std::string_view payload)>;
+
+  // Opens (or creates) the log in options.dir: replays every valid record in zxid order through `replay`,
+  // truncates a torn or CRC-failing tail (logged in `recovery` with file and offset), and positions appends after
+  // the last valid record. Returns null with `error` naming the file and offset when the log is corrupt before
+  // its tail (the node must not start), or when the directory cannot be used.
+  static std::unique_ptr<Wal> open(const WalOptions& options, const ReplayFn& replay, WalRecovery& recovery,
+                                   std::string& error);
+
+  virtual ~Wal() = default;
+
+  // Queues one record in memory; no I/O. zxid must exceed every zxid appended before.
+  virtual void append(Zxid zxid, std::string_view payload) = 0;
+  // Starts I/O for everything queued when no write is in flight; otherwise the queued records wait and go out
+  // together when the current write completes (group commit). Cheap to call often.
+  // The Wal has no thread and no timer: with Durability::kAsync the background fdatasync (at most every
+  // async_sync_interval_ms) is issued from pump()/reap(), so the caller must also call pump() periodically
+  // (e.g. on every event-loop tick), not only after appends.
+  virtual void pump() = 0;
+  // Readable when I/O has completed; register it with epoll and call reap() when it fires.
+  virtual int completion_fd() const = 0;
+  // Processes completions (then pumps again). Safe to call when nothing completed.
+  virtual void reap() = 0;
+
+  // Every record with zxid <= persisted_zxid() is durable as the durability mode promises: on disk for kFsync,
+  // written to memory (the kernel or the queue) for kAsync.
+  virtual Zxid persisted_zxid() const = 0;
+  virtual Zxid appended_zxid() const = 0;
+  // Non-empty once a write or fdatasync failed (e.g. ENOSPC, EIO): nothing after the last success is durable
+  // and the log takes no more I/O. The node must stop acknowledging writes and say why.
+  virtual const std::string& failure() const = 0;
+  // Blocks until everything appended is durable or failed (shutdown and tests). Returns false on failure.
+  virtual bool sync_all() = 0;
+
+  // Counters for mntr: batches (write+fdatasync pairs) and records written.
+  virtual uint64_t batches_written() const = 0;
+  virtual uint64_t records_written() const = 0;
+};
+
+}  // namespace uk

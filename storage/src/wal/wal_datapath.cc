@@ -1,0 +1,202 @@
+// The per-append path: append (memory only), pump (one write + one fdatasync), completions.
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+
+#include "ukeeper/common/log.h"
+#include "wal_impl.h"
+
+namespace uk::wal {
+
+void WalImpl::append(Zxid zxid, std::string_view payload) {
+  UK_WAL_ASSERT(zxid > appended_zxid_, "append: zxid not above the last appended zxid", zxid, appended_zxid_);
+  const uint64_t bytes = record_bytes(payload.size());
+  UK_WAL_ASSERT(payload.size() <= kMaxRecordPayloadBytes &&
+                    bytes <= options_.segment_bytes - kSegmentHeaderBlockBytes,
+                "append: record larger than a segment holds", payload.size(), options_.segment_bytes);
+  appended_zxid_ = zxid;
+  if (!failure_.empty()) return;  // no more I/O: nothing to queue, nothing to acknowledge
+  if (options_.durability == Durability::kNone) {
+    persisted_zxid_ = zxid;
+    return;
+  }
+  const size_t at = pending_.size();
+  pending_.resize(at + bytes);
+  encode_record(zxid, payload, pending_.data() + at);
+  pending_records_.push_back(PendingRecord{at + bytes, zxid});
+  // kAsync acknowledges from memory: the record is written and synced in the background.
+  if (options_.durability == Durability::kAsync) persisted_zxid_ = zxid;
+}
+
+void WalImpl::pump() {
+  if (options_.durability == Durability::kNone || !failure_.empty() || in_flight_.active) return;
+  if (!pending_records_.empty()) {
+    submit_batch();
+  } else if (unsynced_writes_ && sync_due()) {
+    submit_sync_only();
+  }
+}
+
+bool WalImpl::sync_due() const {
+  if (options_.durability == Durability::kFsync || force_sync_) return true;
+  const auto interval = std::chrono::milliseconds(options_.async_sync_interval_ms);
+  return std::chrono::steady_clock::now() - last_sync_submit_ >= interval;
+}
+
+bool WalImpl::submit_batch() {
+  const uint64_t first_bytes = pending_records_.front().end;
+  if (seg_fd_ < 0 || seg_end_ + first_bytes > seg_limit_) {
+    if (!roll_segment(pending_records_.front().zxid)) return false;
+  }
+  // Every pending record that fits in this segment (records never span segments) and in one write.
+  const uint64_t room = seg_limit_ - seg_end_;
+  const uint64_t cap = std::max(kMaxBatchBytes, first_bytes);
+  size_t n = 0;
+  uint64_t bytes = 0;
+  while (n < pending_records_.size() && pending_records_[n].end <= room && pending_records_[n].end <= cap) {
+    bytes = pending_records_[n].end;
+    ++n;
+  }
+  UK_WAL_ASSERT(n > 0, "a fresh segment does not hold the next record", first_bytes, room);
+
+  const uint64_t content_end = tail_bytes_ + bytes;
+  const uint64_t write_bytes = direct_io_ ? round_up_block(content_end) : bytes;
+  if (!wbuf_.reserve(round_up_block(content_end), tail_bytes_)) {
+    fail_text("wal: out of memory for a " + std::to_string(content_end) + "-byte write buffer");
+    return false;
+  }
+  std::memcpy(wbuf_.data() + tail_bytes_, pending_.data(), bytes);
+  if (direct_io_) std::memset(wbuf_.data() + content_end, 0, write_bytes - content_end);
+
+  const bool sync = sync_due();
+  const uint64_t offset = seg_end_ - tail_bytes_;  // block-aligned with O_DIRECT
+  bool queued = ring_->prep_write(seg_fd_, wbuf_.data(), static_cast<uint32_t>(write_bytes), offset, kOpWrite, sync);
+  queued = queued && (!sync || ring_->prep_fdatasync(seg_fd_, kOpSync, false));
+  UK_WAL_ASSERT(queued, "io_uring submission queue full with nothing in flight", write_bytes, sync);
+  const int ops = sync ? 2 : 1;
+  in_flight_ = InFlight{true, ops, true, sync, static_cast<uint32_t>(write_bytes), content_end, n,
+                        pending_records_[n - 1].zxid};
+  if (sync) last_sync_submit_ = std::chrono::steady_clock::now();
+
+  if (n == pending_records_.size()) {
+    pending_.clear();
+    pending_records_.clear();
+  } else {  // the rest goes to the next segment: rare, so a move is fine
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(bytes));
+    pending_records_.erase(pending_records_.begin(), pending_records_.begin() + static_cast<ptrdiff_t>(n));
+    for (PendingRecord& r : pending_records_) r.end -= bytes;
+  }
+
+  const int rc = ring_->submit();
+  if (rc < ops) {
+    fail("io_uring_submit", seg_path_, rc < 0 ? -rc : EAGAIN);
+    in_flight_.ops_left = rc < 0 ? 0 : rc;  // still reap what the kernel took: it reads wbuf_
+    if (in_flight_.ops_left == 0) in_flight_ = InFlight{};
+    return false;
+  }
+  return true;
+}
+
+bool WalImpl::submit_sync_only() {
+  const bool queued = ring_->prep_fdatasync(seg_fd_, kOpSync, false);
+  UK_WAL_ASSERT(queued, "io_uring submission queue full with nothing in flight", 0, 0);
+  in_flight_ = InFlight{};
+  in_flight_.active = true;
+  in_flight_.ops_left = 1;
+  in_flight_.has_sync = true;
+  last_sync_submit_ = std::chrono::steady_clock::now();
+  const int rc = ring_->submit();
+  if (rc < 1) {
+    fail("io_uring_submit", seg_path_, rc < 0 ? -rc : EAGAIN);
+    in_flight_ = InFlight{};
+    return false;
+  }
+  return true;
+}
+
+void WalImpl::reap() {
+  if (!ring_) return;
+  ring_->clear_event_fd();
+  UringCompletion c;
+  while (ring_->peek(c)) handle(c);
+  pump();
+}
+
+void WalImpl::handle(const UringCompletion& c) {
+  UK_WAL_ASSERT(in_flight_.active && in_flight_.ops_left > 0, "completion with nothing in flight", c.user_data,
+                in_flight_.ops_left);
+  in_flight_.ops_left -= 1;
+  if (c.user_data == kOpWrite) {
+    if (c.res < 0) {
+      fail("write", seg_path_, -c.res);
+    } else if (static_cast<uint32_t>(c.res) != in_flight_.write_bytes) {
+      // Never acknowledged; the linked fdatasync was cancelled. A retry could continue, but a short write to a
+      // preallocated file means the device is in trouble: stop.
+      fail_text("wal: write " + seg_path_ + ": short write (" + std::to_string(c.res) + " of " +
+                std::to_string(in_flight_.write_bytes) + " bytes)");
+    }
+  } else {
+    UK_WAL_ASSERT(c.user_data == kOpSync, "unknown completion", c.user_data, c.res);
+    syncs_completed_ += 1;
+    int res = c.res;
+    if (options_.fault_fail_sync_at > 0 && syncs_completed_ == options_.fault_fail_sync_at) res = -EIO;
+    if (res < 0) fail("fdatasync", seg_path_, -res);
+  }
+  if (in_flight_.ops_left == 0) finish_batch();
+}
+
+void WalImpl::finish_batch() {
+  const InFlight b = in_flight_;
+  in_flight_ = InFlight{};
+  if (!failure_.empty()) return;
+  if (b.has_write) {
+    seg_end_ += b.content_end - tail_bytes_;
+    if (direct_io_) {
+      // Keep the new partial block at the front of wbuf_: the next write starts by rewriting it.
+      const uint64_t block_start = round_down_block(b.content_end);
+      tail_bytes_ = b.content_end - block_start;
+      if (tail_bytes_ > 0 && block_start > 0) std::memmove(wbuf_.data(), wbuf_.data() + block_start, tail_bytes_);
+    }
+    UK_WAL_ASSERT(seg_end_ <= seg_limit_, "write past the end of the segment", seg_end_, seg_limit_);
+    UK_WAL_ASSERT(!direct_io_ || seg_end_ % kBlockBytes == tail_bytes_, "tail block out of step", seg_end_,
+                  tail_bytes_);
+    written_zxid_ = b.last_zxid;
+    records_written_ += b.records;
+    batches_written_ += 1;
+    unsynced_writes_ = true;
+  }
+  if (b.has_sync) {
+    unsynced_writes_ = false;
+    if (options_.durability == Durability::kFsync) persisted_zxid_ = written_zxid_;
+  }
+}
+
+bool WalImpl::sync_all() {
+  if (options_.durability == Durability::kNone) return failure_.empty();
+  force_sync_ = true;
+  for (;;) {
+    pump();
+    if (!in_flight_.active) break;  // nothing left to write or sync, or failed
+    UringCompletion c;
+    const int rc = ring_->wait(c);
+    if (rc < 0) {
+      fail("io_uring_wait_cqe", seg_path_, -rc);
+      break;
+    }
+    handle(c);
+  }
+  force_sync_ = false;
+  return failure_.empty();
+}
+
+void WalImpl::fail(const char* op, const std::string& path, int err) {
+  fail_text(std::string("wal: ") + op + " " + path + ": " + std::strerror(err));
+}
+
+void WalImpl::fail_text(std::string text) {
+  if (!failure_.empty()) return;  // keep the first cause (a cancelled linked fdatasync follows a failed write)
+  failure_ = std::move(text);
+  UK_ERROR("%s; the log takes no more writes", failure_.c_str());
+}
+
+}  // namespace uk::wal

@@ -1,0 +1,155 @@
+// The io_uring Wal (private). Split by concern: wal.cc opens and recovers, wal_segment.cc creates and rolls
+// segment files (blocking setup work, once per segment), wal_datapath.cc is the per-append path (append, pump,
+// completions).
+//
+// Write path, in one place:
+// - append() encodes the record into `pending_` (plain memory) and notes its end offset and zxid. No I/O.
+// - pump(), when no I/O is in flight, copies as many pending records as fit in the current segment into
+//   `wbuf_` (rolling to a new segment first when the next record does not fit) and submits ONE write linked to
+//   ONE fdatasync (kFsync; kAsync links one only every async_sync_interval_ms). Appends made meanwhile wait in
+//   `pending_` and go out together next time: that is the group commit.
+// - O_DIRECT: `wbuf_` starts with the bytes already on disk in the current partial block (`tail_bytes_`
+//   of them), so every write starts block-aligned and is zero-padded to whole blocks. The durable prefix of that
+//   block is rewritten with identical bytes, so a torn rewrite cannot lose it. Buffered mode writes exactly the
+//   new bytes at the end of the data (tail_bytes_ stays 0).
+// - Completions: a short write or a negative result sets failure_; after that no I/O is issued and
+//   persisted_zxid_ never moves.
+//
+// Memory: wbuf_ (posix_memalign 4096) grows to the largest batch written (bounded by kMaxBatchBytes or one
+// record); pending_ grows to the most bytes appended while one batch was in flight. Both keep their capacity.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ukeeper/drivers/uring.h"
+#include "ukeeper/storage/wal/format.h"
+#include "ukeeper/storage/wal/scan.h"
+#include "ukeeper/storage/wal/wal.h"
+
+namespace uk::wal {
+
+// A broken caller contract (zxid order, oversized record): stop, as replicas would otherwise diverge.
+[[noreturn]] void invariant_failed(const char* what, long long a, long long b);
+
+#define UK_WAL_ASSERT(cond, what, a, b) \
+  do {                                  \
+    if (!(cond)) ::uk::wal::invariant_failed(what, static_cast<long long>(a), static_cast<long long>(b)); \
+  } while (0)
+
+inline constexpr uint64_t round_up_block(uint64_t n) { return (n + kBlockBytes - 1) / kBlockBytes * kBlockBytes; }
+inline constexpr uint64_t round_down_block(uint64_t n) { return n / kBlockBytes * kBlockBytes; }
+
+// fsync of a directory, so a created or removed segment file name is durable. False with `error` on failure.
+bool fsync_dir(const std::string& dir, std::string& error);
+
+// One write is at most this big (io_uring lengths are 32-bit; smaller batches also bound wbuf_), unless a single
+// record is bigger.
+inline constexpr uint64_t kMaxBatchBytes = 16ull << 20;
+
+// A 4096-aligned, growable byte buffer for O_DIRECT writes.
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer() { std::free(data_); }
+  uint8_t* data() { return data_; }
+  uint64_t capacity() const { return capacity_; }
+  // Grows to at least `bytes` (rounded up to a block), keeping the first `keep` bytes. False when out of memory.
+  bool reserve(uint64_t bytes, uint64_t keep);
+
+ private:
+  uint8_t* data_ = nullptr;
+  uint64_t capacity_ = 0;
+};
+
+class WalImpl final : public Wal {
+ public:
+  explicit WalImpl(const WalOptions& options);
+  ~WalImpl() override;
+
+  // wal.cc: acts on the scan (repairs), then prepares appends. False with `error` when the log cannot be used.
+  bool recover(const ScanResult& scan, WalRecovery& recovery, std::string& error);
+
+  void append(Zxid zxid, std::string_view payload) override;
+  void pump() override;
+  int completion_fd() const override { return ring_ ? ring_->event_fd() : -1; }
+  void reap() override;
+  Zxid persisted_zxid() const override { return persisted_zxid_; }
+  Zxid appended_zxid() const override { return appended_zxid_; }
+  const std::string& failure() const override { return failure_; }
+  bool sync_all() override;
+  uint64_t batches_written() const override { return batches_written_; }
+  uint64_t records_written() const override { return records_written_; }
+
+ private:
+  struct PendingRecord {
+    uint64_t end = 0;  // offset in pending_ just past the record
+    Zxid zxid = 0;
+  };
+  // The batch whose write and/or fdatasync is in flight (at most one at a time).
+  struct InFlight {
+    bool active = false;
+    int ops_left = 0;
+    bool has_write = false;
+    bool has_sync = false;
+    uint32_t write_bytes = 0;     // requested length of the write
+    uint64_t content_end = 0;     // bytes of wbuf_ that are data (tail + new records), for the next tail
+    uint64_t records = 0;
+    Zxid last_zxid = 0;
+  };
+  enum Op : uint64_t { kOpWrite = 1, kOpSync = 2 };
+
+  // wal.cc (setup)
+  bool remove_segment(const std::string& path, std::string& error);
+  bool zero_torn_tail(const ScanResult& scan, std::string& error);
+  bool open_segment_for_append(const ScanSegment& seg, std::string& error);
+  // wal_segment.cc (setup, blocking)
+  bool roll_segment(Zxid first_zxid);
+  bool create_segment_file(Zxid first_zxid, std::string& error);
+  void close_segment();
+  // wal_datapath.cc
+  bool submit_batch();
+  bool submit_sync_only();
+  bool sync_due() const;
+  void handle(const UringCompletion& c);
+  void finish_batch();
+  void fail(const char* op, const std::string& path, int err);
+  void fail_text(std::string text);
+  uint64_t pending_records() const { return pending_records_.size() - pending_head_; }
+
+  WalOptions options_;
+  std::unique_ptr<Uring> ring_;
+  bool direct_io_ = false;
+
+  // Current segment (seg_fd_ < 0: none yet; the first pump creates one).
+  int seg_fd_ = -1;
+  std::string seg_path_;
+  uint64_t seg_limit_ = 0;  // file size: records must end at or before it
+  uint64_t seg_end_ = 0;    // offset where the next record goes (data written, not necessarily synced)
+  uint64_t tail_bytes_ = 0; // O_DIRECT: seg_end_ % kBlockBytes; those bytes are kept at the front of wbuf_
+
+  AlignedBuffer wbuf_;
+  std::vector<uint8_t> pending_;
+  std::vector<PendingRecord> pending_records_;
+  size_t pending_head_ = 0;  // pending_records_[pending_head_..] are not yet written
+
+  InFlight in_flight_;
+  Zxid appended_zxid_ = 0;
+  Zxid persisted_zxid_ = 0;
+  Zxid written_zxid_ = 0;     // the last record whose write completed
+  bool unsynced_writes_ = false;  // kAsync: written since the last fdatasync
+  bool force_sync_ = false;       // sync_all(): sync now regardless of the async interval
+  std::chrono::steady_clock::time_point last_sync_submit_{};
+  int syncs_completed_ = 0;   // for fault_fail_sync_at
+  std::string failure_;
+  uint64_t batches_written_ = 0;
+  uint64_t records_written_ = 0;
+};
+
+}  // namespace uk::wal

@@ -1,0 +1,91 @@
+// Segment files: create, preallocate, roll. Blocking system calls, once per segment_bytes of log; the storage
+// thread stalls for a few milliseconds (two fdatasyncs and a directory fsync) each time.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "ukeeper/common/log.h"
+#include "wal_impl.h"
+
+namespace uk::wal {
+
+void WalImpl::close_segment() {
+  if (seg_fd_ >= 0) ::close(seg_fd_);
+  seg_fd_ = -1;
+  seg_path_.clear();
+  seg_limit_ = seg_end_ = tail_bytes_ = 0;
+}
+
+bool WalImpl::roll_segment(Zxid first_zxid) {
+  UK_WAL_ASSERT(!in_flight_.active, "roll with I/O in flight", first_zxid, in_flight_.ops_left);
+  if (seg_fd_ >= 0) {
+    // kAsync may have written records not yet synced. Make them durable before the next segment exists, so a
+    // crash can only ever tear the last segment (the scan treats damage in earlier segments as corruption).
+    if (unsynced_writes_ && ::fdatasync(seg_fd_) != 0) {
+      fail("fdatasync", seg_path_, errno);
+      return false;
+    }
+    unsynced_writes_ = false;
+    close_segment();
+  }
+  std::string error;
+  if (!create_segment_file(first_zxid, error)) {
+    fail_text(error);
+    return false;
+  }
+  return true;
+}
+
+// Creates <dir>/wal-<first_zxid>.seg, preallocated, with its header block durable and its name durable in the
+// directory. On failure removes the file again and sets `error`.
+bool WalImpl::create_segment_file(Zxid first_zxid, std::string& error) {
+  const std::string path = options_.dir + "/" + segment_file_name(first_zxid);
+  // O_EXCL: open() removes empty and incomplete last segments, so an existing file here is a bug to report.
+  int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | (direct_io_ ? O_DIRECT : 0), 0644);
+  if (fd < 0) {
+    error = "wal: create " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  auto give_up = [&](const char* op, int err) {
+    error = std::string("wal: ") + op + " " + path + ": " + std::strerror(err);
+    ::close(fd);
+    ::unlink(path.c_str());
+    return false;
+  };
+  const off_t size = static_cast<off_t>(options_.segment_bytes);
+  if (::fallocate(fd, 0, 0, size) != 0) {
+    if (errno != EOPNOTSUPP && errno != ENOSYS) return give_up("fallocate", errno);
+    static std::atomic<bool> logged{false};
+    if (!logged.exchange(true)) {
+      UK_WARN("wal: fallocate unsupported in %s: segments are sized with ftruncate (ENOSPC may then surface "
+              "on a write instead of at segment creation)", options_.dir.c_str());
+    }
+    if (::ftruncate(fd, size) != 0) return give_up("ftruncate", errno);
+  }
+  // Nothing is in flight during a roll, and pump() copies the next batch into wbuf_ afterwards: borrow it.
+  SegmentHeader header;
+  header.first_zxid = first_zxid;
+  header.segment_bytes = options_.segment_bytes;
+  encode_segment_header(header, wbuf_.data());
+  ssize_t n;
+  do {
+    n = ::pwrite(fd, wbuf_.data(), kSegmentHeaderBlockBytes, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(kSegmentHeaderBlockBytes)) return give_up("write header of", n < 0 ? errno : EIO);
+  if (::fdatasync(fd) != 0) return give_up("fdatasync", errno);
+  if (!fsync_dir(options_.dir, error)) {
+    ::close(fd);
+    return false;  // the file stays: without a durable name it may or may not exist after a crash; both scan fine
+  }
+  seg_fd_ = fd;
+  seg_path_ = path;
+  seg_limit_ = options_.segment_bytes;
+  seg_end_ = kSegmentHeaderBlockBytes;
+  tail_bytes_ = 0;
+  return true;
+}
+
+}  // namespace uk::wal
