@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cinttypes>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -135,7 +136,7 @@ std::string Server::fl_srvr(bool with_connections) const {
   s += "Received: " + std::to_string(counters_.packets_received) + "\n";
   s += "Sent: " + std::to_string(counters_.packets_sent) + "\n";
   s += "Connections: " + std::to_string(conns_.size()) + "\n";
-  s += "Outstanding: 0\n";
+  s += "Outstanding: " + std::to_string(processor_.pending_count()) + "\n";
   s += "Zxid: " + hex(tree_.last_zxid()) + "\n";
   s += "Mode: standalone\n";
   s += "Node count: " + std::to_string(tree_.node_count()) + "\n";
@@ -168,7 +169,7 @@ std::string Server::fl_mntr() const {
   kv("zk_packets_received", std::to_string(counters_.packets_received));
   kv("zk_packets_sent", std::to_string(counters_.packets_sent));
   kv("zk_num_alive_connections", std::to_string(conns_.size()));
-  kv("zk_outstanding_requests", "0");
+  kv("zk_outstanding_requests", std::to_string(processor_.pending_count()));
   kv("zk_znode_count", std::to_string(tree_.node_count()));
   kv("zk_watch_count", std::to_string(watches_.watch_count()));
   kv("zk_ephemerals_count", std::to_string(ephemerals));
@@ -178,7 +179,15 @@ std::string Server::fl_mntr() const {
   kv("zk_global_sessions", std::to_string(sessions_.all().size()));
   kv("zk_connections_refused", std::to_string(counters_.connections_refused));
   kv("zk_bad_frames", std::to_string(counters_.bad_frames));
-  kv("zk_uptime", std::to_string(0));
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t now_ms = static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+  kv("zk_uptime", std::to_string(now_ms - started_mono_ms_));
+  kv("zk_wal_batches", std::to_string(wal_->batches_written()));
+  kv("zk_wal_records", std::to_string(wal_->records_written()));
+  kv("zk_wal_persisted_zxid", hex(wal_->persisted_zxid()));
+  kv("zk_last_snapshot_zxid", hex(last_snapshot_zxid_));
+  kv("zk_snapshots_started", std::to_string(snapshots_started_));
   return s;
 }
 

@@ -74,6 +74,8 @@ int main(int argc, char** argv) {
   }
 
   signal(SIGPIPE, SIG_IGN);
+  // A file-size limit must fail the write (EFBIG, handled like ENOSPC: stop and say why), not kill the process.
+  signal(SIGXFSZ, SIG_IGN);
   uk::Server server(std::move(config));
   std::string error;
   if (!server.start(error)) {

@@ -87,12 +87,10 @@ std::string format_sequence(int32_t n) {
 
 }  // namespace
 
-Processor::Processor(const ServerConfig& config, DataTree& tree, WatchManager& watches, SessionTracker& sessions,
-                     ProcessorOptions options)
+Processor::Processor(const ServerConfig& config, DataTree& tree, WatchManager& watches, ProcessorOptions options)
     : config_(config),
       tree_(tree),
       watches_(watches),
-      sessions_(sessions),
       options_(options),
       last_assigned_(tree.last_zxid()),
       state_(std::make_unique<State>()) {}

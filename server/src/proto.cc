@@ -1,5 +1,7 @@
 #include "ukeeper/server/proto.h"
 
+#include "ukeeper/common/znode_codec.h"
+
 namespace uk {
 
 bool decode(JuteReader& r, ConnectRequest& m) {
@@ -51,14 +53,7 @@ bool decode_acl_list(JuteReader& r, AclList& acl) {
   return r.ok();
 }
 
-void encode(JuteWriter& w, const AclList& acl) {
-  w.put_int(static_cast<int32_t>(acl.size()));
-  for (const Acl& a : acl) {
-    w.put_int(a.perms);
-    w.put_string(a.id.scheme);
-    w.put_string(a.id.id);
-  }
-}
+void encode(JuteWriter& w, const AclList& acl) { put_acl_list(w, acl); }
 
 bool decode_string_list(JuteReader& r, std::vector<std::string>& out) {
   int32_t n = r.get_count(4);
@@ -157,32 +152,10 @@ void encode(JuteWriter& w, const MultiHeader& m) {
   w.put_int(m.err);
 }
 
-void encode(JuteWriter& w, const Stat& s) {
-  w.put_long(s.czxid);
-  w.put_long(s.mzxid);
-  w.put_long(s.ctime_ms);
-  w.put_long(s.mtime_ms);
-  w.put_int(s.version);
-  w.put_int(s.cversion);
-  w.put_int(s.aversion);
-  w.put_long(s.ephemeral_owner);
-  w.put_int(s.data_length);
-  w.put_int(s.num_children);
-  w.put_long(s.pzxid);
-}
+void encode(JuteWriter& w, const Stat& s) { put_stat(w, s); }
 
 bool decode(JuteReader& r, Stat& s) {
-  s.czxid = r.get_long();
-  s.mzxid = r.get_long();
-  s.ctime_ms = r.get_long();
-  s.mtime_ms = r.get_long();
-  s.version = r.get_int();
-  s.cversion = r.get_int();
-  s.aversion = r.get_int();
-  s.ephemeral_owner = r.get_long();
-  s.data_length = r.get_int();
-  s.num_children = r.get_int();
-  s.pzxid = r.get_long();
+  get_stat(r, s);
   return r.ok();
 }
 

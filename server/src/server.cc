@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "ukeeper/common/log.h"
 #include "ukeeper/server/acl.h"
 #include "ukeeper/server/proto.h"
+#include "ukeeper/storage/snapshot/snapshot.h"
 #include "connection.h"
 
 namespace uk {
@@ -88,6 +90,12 @@ bool load_or_create_secret(const std::string& data_dir, std::string& secret, std
   return true;
 }
 
+std::string hex_zxid(Zxid z) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%" PRIx64, static_cast<uint64_t>(z));
+  return buf;
+}
+
 bool is_four_letter_word(std::string_view w) {
   static constexpr std::string_view kWords[] = {"ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "wchc",
                                                 "wchp", "dump", "envi", "isro", "dirs", "crst", "srst", "gtmk",
@@ -100,7 +108,8 @@ bool is_four_letter_word(std::string_view w) {
 Server::Server(ServerConfig config)
     : config_(std::move(config)),
       sessions_(0, random_secret(), mono_ms()),
-      processor_(config_, tree_, watches_, sessions_, ProcessorOptions{.commit_immediately = false}) {}
+      processor_(config_, tree_, watches_, ProcessorOptions{.commit_immediately = false}),
+      next_snapshot_after_txns_(std::max<int64_t>(1, config_.snap_count)) {}
 
 Server::~Server() = default;
 
@@ -109,29 +118,41 @@ bool Server::open_storage(std::string& error) {
   if (!load_or_create_secret(config_.data_dir, secret, error)) return false;
   sessions_.set_secret(std::move(secret));
 
+  // Newest valid snapshot first, then every WAL record after it.
+  std::vector<std::string> skipped;
+  Zxid snap_zxid = load_newest_snapshot(snapshot_dir(), tree_, skipped);
+  for (const std::string& why : skipped) UK_WARN("skipping snapshot: %s", why.c_str());
+  processor_.restored();
+  last_snapshot_zxid_ = snap_zxid;
+  if (snap_zxid != 0) {
+    UK_INFO("loaded snapshot 0x%" PRIx64 ": %zu znodes, %zu sessions", static_cast<uint64_t>(snap_zxid),
+            tree_.node_count(), tree_.sessions().size());
+  }
+
   WalOptions options;
-  options.dir = (config_.data_log_dir.empty() ? config_.data_dir : config_.data_log_dir) + "/wal";
+  options.dir = wal_dir();
   options.segment_bytes = static_cast<uint64_t>(config_.prealloc_size_kb) * 1024;
   options.durability = config_.durability;
   if (const char* f = std::getenv("UKEEPER_FAULT_FAIL_SYNC_AT")) options.fault_fail_sync_at = std::atoi(f);
   WalRecovery recovery;
-  bool bad_record = false;
+  std::string replay_error;
   wal_ = Wal::open(
       options,
       [&](Zxid zxid, std::string_view payload) {
+        if (!replay_error.empty() || zxid <= snap_zxid) return;  // the snapshot already holds it
         std::optional<Txn> txn = decode_txn(payload);
         if (!txn || txn->zxid != zxid) {
-          bad_record = true;
-          UK_ERROR("wal record 0x%" PRIx64 " passed its checksum but does not decode as a transaction",
-                   static_cast<uint64_t>(zxid));
-          return;
+          replay_error = "wal record 0x" + hex_zxid(zxid) + " passed its checksum but does not decode";
+        } else if (zxid != tree_.last_zxid() + 1) {
+          replay_error = "wal has a gap: record 0x" + hex_zxid(zxid) + " follows 0x" + hex_zxid(tree_.last_zxid());
+        } else {
+          processor_.replay(*txn);
         }
-        if (!bad_record) processor_.replay(*txn);
       },
       recovery, error);
   if (!wal_) return false;
-  if (bad_record) {
-    error = "the write-ahead log holds a record that does not decode (see above); refusing to start";
+  if (!replay_error.empty()) {
+    error = replay_error + "; refusing to start";
     return false;
   }
   for (const std::string& m : recovery.messages) UK_WARN("%s", m.c_str());
@@ -212,6 +233,7 @@ void Server::run() {
     }
     drive_pipeline();
     if (!fatal_.empty()) break;
+    maybe_snapshot();
     // Replies and watch events land in other connections' buffers; flush every connection that got some.
     for (auto& [id, conn] : conns_) {
       if (conn->output_pending && !conn->dead) {
@@ -222,6 +244,11 @@ void Server::run() {
     reap_dead_connections();
   }
   if (fatal_.empty() && !wal_->sync_all()) fatal_ = wal_->failure();
+  if (snapshot_pid_ > 0) {
+    int status = 0;
+    waitpid(snapshot_pid_, &status, 0);  // let a snapshot in progress finish rather than leave a .tmp behind
+    snapshot_pid_ = -1;
+  }
   if (!fatal_.empty()) UK_ERROR("storage failed, stopping without acknowledging anything more: %s", fatal_.c_str());
   UK_INFO("shutting down: closing %zu client connections", conns_.size());
   for (auto& [id, conn] : conns_) close_connection(*conn, "server shutting down");
@@ -601,6 +628,69 @@ void Server::close_connection(Connection& c, const char* why) {
 void Server::reap_dead_connections() {
   for (uint64_t id : dead_) conns_.erase(id);
   dead_.clear();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Snapshots. The child of a fork() sees the tree frozen at the moment of the fork (copy-on-write) and writes it
+// while this process goes on applying writes: no pause beyond the fork itself, and the snapshot is exact as of
+// its zxid rather than fuzzy. (The lock-free store of the multi-core issue can replace the fork with a walk over
+// an immutable version.)
+
+std::string Server::snapshot_dir() const { return config_.data_dir + "/snap"; }
+
+std::string Server::wal_dir() const {
+  return (config_.data_log_dir.empty() ? config_.data_dir : config_.data_log_dir) + "/wal";
+}
+
+void Server::maybe_snapshot() {
+  if (snapshot_pid_ > 0) {
+    int status = 0;
+    pid_t done = waitpid(snapshot_pid_, &status, WNOHANG);
+    if (done == 0) return;  // still writing
+    snapshot_pid_ = -1;
+    if (done < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      UK_ERROR("snapshot 0x%" PRIx64 " failed (see the child's message above); the log is kept whole",
+               static_cast<uint64_t>(snapshot_zxid_in_progress_));
+      return;
+    }
+    last_snapshot_zxid_ = snapshot_zxid_in_progress_;
+    UK_INFO("snapshot 0x%" PRIx64 " written", static_cast<uint64_t>(last_snapshot_zxid_));
+    purge_old_files();
+    return;
+  }
+  if (tree_.last_zxid() - last_snapshot_zxid_ < next_snapshot_after_txns_) return;
+  snapshot_zxid_in_progress_ = tree_.last_zxid();
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    UK_ERROR("fork for a snapshot failed: %s; will retry", std::strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    std::string path;
+    std::string error;
+    bool ok = write_snapshot_file(tree_, snapshot_dir(), path, error);
+    if (!ok) UK_ERROR("snapshot: %s", error.c_str());
+    _exit(ok ? 0 : 1);
+  }
+  snapshot_pid_ = pid;
+  snapshots_started_++;
+  // Like ZooKeeper, the next snapshot comes after a random count in [snapCount/2, snapCount) so that ensemble
+  // members do not all snapshot at once.
+  int64_t half = std::max<int64_t>(1, config_.snap_count / 2);
+  next_snapshot_after_txns_ = half + static_cast<int64_t>(snapshot_rng_() % static_cast<uint64_t>(half));
+}
+
+void Server::purge_old_files() {
+  if (config_.autopurge_purge_interval_hours <= 0) return;  // ZooKeeper's default: never purge
+  std::vector<std::string> removed;
+  Zxid oldest_kept = purge_snapshots(snapshot_dir(), config_.autopurge_snap_retain_count, removed);
+  for (const std::string& r : removed) UK_INFO("purged %s", r.c_str());
+  if (oldest_kept > 0) {
+    size_t segments = wal_->purge_before(oldest_kept);
+    if (segments > 0) UK_INFO("purged %zu wal segments holding only txns up to 0x%" PRIx64, segments,
+                              static_cast<uint64_t>(oldest_kept));
+  }
 }
 
 void Server::expire_sessions(int64_t mono_now) {

@@ -198,7 +198,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uk::DataTree tree;
   uk::WatchManager watches;
   uk::SessionTracker sessions(0, "k", 0);
-  uk::Processor processor(config, tree, watches, sessions);
+  uk::Processor processor(config, tree, watches);
   int32_t timeout_ms = std::clamp(connect.timeout_ms, config.min_session_timeout_ms, config.max_session_timeout_ms);
   processor.create_session(0, kSession, timeout_ms, 0);
   sessions.open(kSession, timeout_ms, 0);

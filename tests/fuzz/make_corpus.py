@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""Writes the seed corpora of the fuzz targets: tests/fuzz/corpus/{request,txn}/.
+"""Writes the seed corpora of the fuzz targets: tests/fuzz/corpus/{request,txn,snapshot,wal}/.
 
 Each request seed is one client connection as the server reads it: length-prefixed frames, the first a
 ConnectRequest, then RequestHeader + body frames (zookeeper-protocol.md §1-§5). Each txn seed is one encoded Txn
-as storage/src/tree/txn.cc writes it. The seeds only need to be well-formed and varied; the fuzzer does the rest.
+as storage/src/tree/txn.cc writes it. Snapshot and WAL seeds follow the formats in snapshot.h and wal.h, with the
+mode byte their targets read first (fuzz_snapshot.cc, fuzz_wal.cc). The seeds only need to be well-formed and varied; the fuzzer does the rest.
 Deterministic: running it twice writes identical files. Usage: tests/fuzz/make_corpus.py
 """
 import base64
@@ -241,6 +242,132 @@ def txn_seeds():
     return t
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# CRC-32C (Castagnoli, reflected 0x82F63B78), as common/crc32c.h.
+
+_CRC_TABLE = []
+for _n in range(256):
+    _c = _n
+    for _ in range(8):
+        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
+    _CRC_TABLE.append(_c)
+
+
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc = _CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+assert crc32c(b"123456789") == 0xE3069283  # the standard check value
+
+# ---------------------------------------------------------------------------------------------------------------
+# Snapshots (storage/include/ukeeper/storage/snapshot/snapshot.h): jute, big-endian.
+
+
+def stat(czxid=0, mzxid=0, ctime=0, mtime=0, version=0, cversion=0, aversion=0, owner=0, data_length=0,
+         num_children=0, pzxid=0):
+    return (i64(czxid) + i64(mzxid) + i64(ctime) + i64(mtime) + i32(version) + i32(cversion) + i32(aversion) +
+            i64(owner) + i32(data_length) + i32(num_children) + i64(pzxid))
+
+
+def snap_node(path, data=b"", acl=OPEN, **st):
+    if isinstance(data, str):
+        data = data.encode()
+    st.setdefault("data_length", 0 if data is None else len(data))
+    return buf(path) + buf(data) + acl_list(acl) + stat(**st)
+
+
+def snapshot_body(zxid, sessions, nodes):
+    """Header, sessions and nodes (sorted by path here); no trailer."""
+    out = b"UKSNAP" + i32(1) + i64(zxid) + i64(len(nodes)) + i64(len(sessions))
+    for sid, timeout in sorted(sessions):
+        out += i64(sid) + i32(timeout)
+    for _, node in sorted(nodes, key=lambda n: n[0].encode()):
+        out += node
+    return out
+
+
+def seal(body):
+    body += i64(len(body) + 12)
+    return body + struct.pack(">I", crc32c(body))
+
+
+def fresh_nodes(root_children=1, root_data=b"", zk_children=2):
+    return [("/", snap_node("/", root_data, num_children=root_children)),
+            ("/zookeeper", snap_node("/zookeeper", num_children=zk_children)),
+            ("/zookeeper/config", snap_node("/zookeeper/config", acl=[(1, "world", "anyone")])),
+            ("/zookeeper/quota", snap_node("/zookeeper/quota"))]
+
+
+def snapshot_seeds():
+    t = {}
+    fresh = snapshot_body(0, [], fresh_nodes())
+    t["fresh_raw"] = b"\x00" + seal(fresh)
+    t["fresh_sealed"] = b"\x01" + fresh
+    small = snapshot_body(9, [(0x100000001, 30000), (7, 4000)], fresh_nodes(4, b"root") + [
+        ("/a", snap_node("/a", "hello", [(31, "digest", digest("u:p")), (1, "world", "anyone")],
+                         czxid=1, mzxid=3, ctime=1000, mtime=1003, version=2, cversion=3, num_children=2, pzxid=6)),
+        ("/a/b", snap_node("/a/b", None, czxid=2, mzxid=2, pzxid=2)),
+        ("/a/e", snap_node("/a/e", "", czxid=6, mzxid=6, pzxid=6, owner=0x100000001)),
+        ("/c", snap_node("/c", None, czxid=7, mzxid=7, pzxid=7, owner=-(1 << 63))),
+        ("/t", snap_node("/t", "ttl", [(3, "ip", "10.0.0.0/8")], czxid=8, mzxid=9, pzxid=8,
+                         owner=-(1 << 56) | 5000)),
+    ])
+    t["small_raw"] = b"\x00" + seal(small)
+    t["small_sealed"] = b"\x01" + small
+    deep = [("/d", snap_node("/d", "x", num_children=1))]
+    p = "/d"
+    for depth in range(8):
+        p += "/%d" % depth
+        deep.append((p, snap_node(p, None, num_children=0 if depth == 7 else 1)))
+    t["deep_sealed"] = b"\x01" + snapshot_body(20, [], fresh_nodes(2) + deep)
+    # Inconsistent on purpose (decode must refuse): a missing parent, a wrong num_children, a huge count.
+    t["missing_parent_sealed"] = b"\x01" + snapshot_body(3, [], fresh_nodes(2) + [("/x/y", snap_node("/x/y"))])
+    t["bad_children_sealed"] = b"\x01" + snapshot_body(3, [], fresh_nodes(5))
+    huge = bytearray(fresh)
+    huge[18:26] = i64(1 << 40)
+    t["huge_count_sealed"] = b"\x01" + bytes(huge)
+    return t
+
+# ---------------------------------------------------------------------------------------------------------------
+# WAL records and segments (storage/include/ukeeper/storage/wal/wal.h): little-endian.
+
+
+def wal_record(zxid, payload):
+    head = struct.pack("<IQ", len(payload), zxid)
+    crc = crc32c(payload, crc32c(head))
+    return struct.pack("<I", 0x55574C52) + head + struct.pack("<II", crc, 0) + payload
+
+
+def wal_segment_input(first_zxid, flags, area):
+    """fuzz_wal mode 1: first zxid, flags, then the records area after the header block."""
+    return b"\x01" + struct.pack("<Q", first_zxid) + bytes([flags]) + area
+
+
+def wal_seeds():
+    s = {}
+    txns = txn_seeds()
+    s["record_txn"] = b"\x00" + wal_record(1, txns["create"])
+    s["record_empty"] = b"\x00" + wal_record(0x100000001, b"")
+    recs = b"".join(wal_record(z, txns[name]) for z, name in
+                    [(5, "create"), (6, "set_data"), (7, "multi"), (9, "session"), (10, "close")])
+    s["segment_clean"] = wal_segment_input(5, 1, recs + b"\0" * 64)
+    s["segment_not_last"] = wal_segment_input(5, 0, recs)
+    torn = bytearray(recs)
+    torn[-3] ^= 0xFF
+    s["segment_torn_tail"] = wal_segment_input(5, 1, bytes(torn) + b"\0" * 16)
+    s["segment_zero_gap"] = wal_segment_input(5, 1, wal_record(5, b"a") + b"\0" * 24 + wal_record(6, b"b"))
+    s["segment_after_earlier"] = wal_segment_input(5, 3, wal_record(13, b"x") + wal_record(14, b"y"))
+    s["segment_out_of_order"] = wal_segment_input(5, 1, wal_record(6, b"a") + wal_record(6, b"b"))
+    header = b"UKWALSEG" + struct.pack("<IIQQ", 1, 36, 1, 8192)
+    header += struct.pack("<I", crc32c(header))
+    s["file_whole"] = b"\x02" + header + b"\0" * (4096 - len(header)) + wal_record(1, b"payload") + b"\0" * 32
+    s["file_short"] = b"\x02" + header
+    return s
+
+
 def write(kind, seeds):
     d = os.path.join(HERE, "corpus", kind)
     shutil.rmtree(d, ignore_errors=True)
@@ -254,3 +381,5 @@ def write(kind, seeds):
 if __name__ == "__main__":
     write("request", request_seeds())
     write("txn", txn_seeds())
+    write("snapshot", snapshot_seeds())
+    write("wal", wal_seeds())

@@ -102,7 +102,9 @@ def test_sigkill_never_loses_acknowledged_writes():
     seed = int(os.environ.get("UK_CRASH_SEED", str(random.randrange(1 << 30))))
     print("crash test seed %d, %d rounds (UK_CRASH_SEED / UK_CRASH_ROUNDS to change)" % (seed, ROUNDS))
     rng = random.Random(seed)
-    server = Server(name="crash").start()
+    # Small snapshots and segments so that the rounds also cross snapshots, purges and segment rolls.
+    server = Server(name="crash", cfg={"snapCount": "400", "autopurge.purgeInterval": "1",
+                                       "autopurge.snapRetainCount": "3", "preAllocSize": "256"}).start()
     try:
         with server.raw() as c:
             c.create("/crash")
@@ -130,6 +132,11 @@ def test_sigkill_never_loses_acknowledged_writes():
                 check_round(c, states)
             print("round %d: ok, %d acknowledged creates so far" % (rnd, acked))
         assert sum(len(s["created"]) for s in states.values()) > 0, "the writers never got a write through"
+        # the rounds crossed snapshots, and purging kept only the newest three
+        snaps = sorted((server.data_dir / "snap").glob("snapshot-*.snap"))
+        assert 1 <= len(snaps) <= 3, snaps
+        mntr = server.four("mntr")
+        assert "zk_last_snapshot_zxid\t0x0\n" not in mntr, mntr
     finally:
         server.stop()
         server.cleanup()

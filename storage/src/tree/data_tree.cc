@@ -226,3 +226,83 @@ void DataTree::apply_close_session(const Txn& txn, std::vector<TreeEvent>& event
 }
 
 }  // namespace uk
+
+namespace uk {
+
+bool DataTree::restore_node(const std::string& path, Node node) {
+  if (!path_valid(path) || !node.children.empty()) return false;
+  if (node.stat.data_length != data_size(node.data)) return false;
+  const int64_t new_bytes = static_cast<int64_t>(path.size()) + node.stat.data_length;
+  if (Node* existing = find(path)) {
+    // The root and the /zookeeper nodes of a fresh tree: replace what the snapshot holds, keep the children.
+    approximate_data_size_ += new_bytes - (static_cast<int64_t>(path.size()) + existing->stat.data_length);
+    unindex_owner(path, existing->stat.ephemeral_owner);
+    index_owner(path, node.stat.ephemeral_owner);
+    existing->data = std::move(node.data);
+    existing->acl = std::move(node.acl);
+    existing->stat = node.stat;
+    return true;
+  }
+  Node* parent = find(path_parent(path));
+  if (parent == nullptr || owner::is_ephemeral(parent->stat.ephemeral_owner)) return false;
+  parent->children.insert(std::string(path_basename(path)));
+  approximate_data_size_ += new_bytes;
+  index_owner(path, node.stat.ephemeral_owner);
+  nodes_.emplace(path, std::move(node));
+  return true;
+}
+
+bool DataTree::check_consistency(std::string& why) const {
+  auto broken = [&why](const std::string& path, const std::string& what) {
+    why = "node '" + path + "': " + what;
+    return false;
+  };
+  int64_t bytes = 0;
+  size_t child_entries = 0;
+  size_t ephemeral_count = 0, container_count = 0, ttl_count = 0;
+  for (const auto& [path, node] : nodes_) {
+    bytes += static_cast<int64_t>(path.size()) + node.stat.data_length;
+    if (node.stat.data_length != data_size(node.data)) return broken(path, "data_length does not match the data");
+    if (node.stat.num_children < 0 || static_cast<size_t>(node.stat.num_children) != node.children.size()) {
+      return broken(path, "num_children " + std::to_string(node.stat.num_children) + " but " +
+                              std::to_string(node.children.size()) + " children");
+    }
+    const int64_t o = node.stat.ephemeral_owner;
+    if (owner::is_ephemeral(o) && !node.children.empty()) return broken(path, "an ephemeral node has children");
+    for (const std::string& c : node.children) {
+      if (get(path_join(path, c)) == nullptr) return broken(path, "child '" + c + "' is not a node");
+    }
+    child_entries += node.children.size();
+    if (owner::is_container(o)) {
+      container_count++;
+      if (containers_.count(path) == 0) return broken(path, "container missing from the container index");
+    } else if (owner::is_ttl(o)) {
+      ttl_count++;
+      if (ttl_nodes_.count(path) == 0) return broken(path, "TTL node missing from the TTL index");
+    } else if (o != 0) {
+      ephemeral_count++;
+      const std::set<std::string>* mine = ephemerals_of(o);
+      if (mine == nullptr || mine->count(path) == 0) return broken(path, "ephemeral missing from its session's index");
+    }
+  }
+  // Every child entry names a distinct existing non-root path, so equal counts mean each non-root node is listed
+  // by exactly one parent (its own: a child entry's path is its parent's path joined with the name).
+  if (nodes_.count("/") == 0) return broken("/", "the root is missing");
+  if (child_entries + 1 != nodes_.size()) {
+    return broken("/", std::to_string(nodes_.size() - 1) + " non-root nodes but " + std::to_string(child_entries) +
+                           " child entries");
+  }
+  size_t indexed_ephemerals = 0;
+  for (const auto& [session, paths] : ephemerals_) indexed_ephemerals += paths.size();
+  if (indexed_ephemerals != ephemeral_count || containers_.size() != container_count ||
+      ttl_nodes_.size() != ttl_count) {
+    return broken("/", "an owner index holds nodes that are not of its kind");
+  }
+  if (bytes != approximate_data_size_) {
+    return broken("/", "approximate_data_size " + std::to_string(approximate_data_size_) + " but the nodes sum to " +
+                           std::to_string(bytes));
+  }
+  return true;
+}
+
+}  // namespace uk

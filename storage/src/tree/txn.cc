@@ -1,6 +1,7 @@
 #include "ukeeper/storage/tree/txn.h"
 
 #include "ukeeper/common/jute.h"
+#include "ukeeper/common/znode_codec.h"
 
 namespace uk {
 namespace {
@@ -11,12 +12,7 @@ void encode_op(const TxnOp& op, JuteWriter& w) {
   w.put_int(static_cast<int32_t>(op.type));
   w.put_string(op.path);
   w.put_buffer(op.data);
-  w.put_int(static_cast<int32_t>(op.acl.size()));
-  for (const Acl& a : op.acl) {
-    w.put_int(a.perms);
-    w.put_string(a.id.scheme);
-    w.put_string(a.id.id);
-  }
+  put_acl_list(w, op.acl);
   w.put_long(op.ephemeral_owner);
   w.put_int(op.parent_cversion);
   w.put_int(op.version);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ukeeper/common/crc32c.h"
+#include "ukeeper/common/znode_codec.h"
 
 namespace uk::wal {
 namespace {
@@ -24,31 +25,10 @@ constexpr size_t kHeaderCrcOffset = kSegmentHeaderBytes - 4;
 
 }  // namespace
 
-std::string segment_file_name(Zxid first_zxid) {
-  char name[32];
-  std::snprintf(name, sizeof name, "wal-%016llx.seg", static_cast<unsigned long long>(first_zxid));
-  return name;
-}
+std::string segment_file_name(Zxid first_zxid) { return zxid_file_name("wal-", first_zxid, ".seg"); }
 
 std::optional<Zxid> parse_segment_file_name(std::string_view name) {
-  constexpr std::string_view kPrefix = "wal-", kSuffix = ".seg";
-  if (name.size() != kPrefix.size() + 16 + kSuffix.size()) return std::nullopt;
-  if (name.substr(0, kPrefix.size()) != kPrefix || name.substr(name.size() - kSuffix.size()) != kSuffix) {
-    return std::nullopt;
-  }
-  uint64_t v = 0;
-  for (char c : name.substr(kPrefix.size(), 16)) {
-    uint64_t d;
-    if (c >= '0' && c <= '9') {
-      d = static_cast<uint64_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      d = static_cast<uint64_t>(c - 'a' + 10);
-    } else {
-      return std::nullopt;
-    }
-    v = (v << 4) | d;
-  }
-  return static_cast<Zxid>(v);
+  return parse_zxid_file_name(name, "wal-", ".seg");
 }
 
 void encode_segment_header(const SegmentHeader& header, uint8_t* out) {

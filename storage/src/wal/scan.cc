@@ -77,29 +77,29 @@ bool all_zero(const uint8_t* p, uint64_t n) {
 }
 
 // Offset just past the last non-zero byte in [from, size), or `from` when all are zero.
-uint64_t end_of_nonzero(const FileBytes& f, uint64_t from) {
-  uint64_t end = f.size;
+uint64_t end_of_nonzero(const uint8_t* data, uint64_t size, uint64_t from) {
+  uint64_t end = size;
   while (end > from) {
     const uint64_t k = std::min<uint64_t>(end - from, sizeof kZeros);
-    if (!all_zero(f.data.get() + end - k, k)) break;
+    if (!all_zero(data + end - k, k)) break;
     end -= k;
   }
-  while (end > from && f.data[end - 1] == 0) --end;
+  while (end > from && data[end - 1] == 0) --end;
   return end;
 }
 
 // The first offset >= from holding a complete, crc-valid record with a zxid above `above`, or UINT64_MAX.
 // Byte by byte: records are packed back to back, so a record after a damaged one can sit at any offset.
-uint64_t find_valid_record(const FileBytes& f, uint64_t from, Zxid above) {
+uint64_t find_valid_record(const uint8_t* data, uint64_t size, uint64_t from, Zxid above) {
   uint8_t magic[4];
   std::memcpy(magic, &kRecordMagic, 4);
   uint64_t at = from;
-  while (at + kRecordHeaderBytes <= f.size) {
-    const void* hit = ::memmem(f.data.get() + at, f.size - at, magic, sizeof magic);
+  while (at + kRecordHeaderBytes <= size) {
+    const void* hit = ::memmem(data + at, size - at, magic, sizeof magic);
     if (hit == nullptr) break;
-    at = static_cast<uint64_t>(static_cast<const uint8_t*>(hit) - f.data.get());
+    at = static_cast<uint64_t>(static_cast<const uint8_t*>(hit) - data);
     RecordView r;
-    if (check_record(f.data.get() + at, f.size - at, r) == RecordCheck::kOk && r.zxid > above) return at;
+    if (check_record(data + at, size - at, r) == RecordCheck::kOk && r.zxid > above) return at;
     ++at;
   }
   return UINT64_MAX;
@@ -117,95 +117,82 @@ std::string describe(RecordCheck c, const RecordView& r) {
   return s;
 }
 
-class Scanner {
- public:
-  Scanner(ScanResult& result, const ScanReplayFn* replay) : result_(result), replay_(replay) {}
-
-  // Returns false when the scan must stop (corruption or an I/O error; result_.status says which).
-  bool segment(const std::string& path, bool is_last) {
-    FileBytes f;
-    std::string error;
-    if (!read_file(path, f, error)) return fail(ScanStatus::kError, error);
-
-    SegmentHeader header;
-    std::string why;
-    if (!decode_segment_header(f.data.get(), f.size, header, why)) {
-      const uint64_t after = std::min<uint64_t>(f.size, kSegmentHeaderBlockBytes);
-      if (is_last && all_zero(f.data.get() + after, f.size - after)) {
-        result_.status = ScanStatus::kTornTail;
-        result_.incomplete_segment = path;
-        result_.incomplete_reason = why;
-        return true;
-      }
-      return fail(ScanStatus::kCorrupt, corrupt(path, 0, why));
-    }
-    std::optional<Zxid> named = parse_segment_file_name(path.substr(path.rfind('/') + 1));
-    if (!named || *named != header.first_zxid) {
-      return fail(ScanStatus::kCorrupt,
-                  corrupt(path, 0, "segment header first zxid " + hex(header.first_zxid) + " does not match the file name"));
-    }
-
-    ScanSegment seg;
-    seg.path = path;
-    seg.first_zxid = header.first_zxid;
-    seg.file_bytes = f.size;
-    uint64_t off = kSegmentHeaderBlockBytes;
-    for (;;) {
-      RecordView r;
-      RecordCheck c = off < f.size ? check_record(f.data.get() + off, f.size - off, r) : RecordCheck::kZero;
-      if (c == RecordCheck::kZero) {
-        // End of data. Nothing valid may follow: that would be a lost write in the middle of the log.
-        uint64_t next = find_valid_record(f, off, result_.last_zxid);
-        if (next != UINT64_MAX) {
-          return fail(ScanStatus::kCorrupt,
-                      corrupt(path, off, "zeroed bytes before a valid record at offset " + std::to_string(next)));
-        }
-        break;
-      }
-      if (c == RecordCheck::kOk && (r.zxid <= result_.last_zxid || r.zxid < seg.first_zxid)) {
-        return fail(ScanStatus::kCorrupt,
-                    corrupt(path, off,
-                            "record zxid " + hex(r.zxid) + " not above the previous zxid " + hex(result_.last_zxid) +
-                                " (segment first zxid " + hex(seg.first_zxid) + ")"));
-      }
-      if (c != RecordCheck::kOk) {
-        uint64_t next = find_valid_record(f, off + 1, result_.last_zxid);
-        if (!is_last || next != UINT64_MAX) {
-          std::string what = describe(c, r);
-          if (next != UINT64_MAX) what += "; a valid record follows at offset " + std::to_string(next);
-          return fail(ScanStatus::kCorrupt, corrupt(path, off, what));
-        }
-        result_.status = ScanStatus::kTornTail;
-        result_.torn_file = path;
-        result_.torn_offset = off;
-        result_.torn_end = end_of_nonzero(f, off);
-        result_.torn_reason = describe(c, r);
-        break;
-      }
-      if (replay_ != nullptr && *replay_) (*replay_)(r.zxid, r.payload);
-      seg.records += 1;
-      seg.last_zxid = r.zxid;
-      result_.records += 1;
-      result_.last_zxid = r.zxid;
-      off += record_bytes(r.payload_bytes);
-    }
-    seg.data_end = off;
-    result_.segments.push_back(std::move(seg));
-    return true;
-  }
-
- private:
-  bool fail(ScanStatus status, std::string error) {
-    result_.status = status;
-    result_.error = std::move(error);
-    return false;
-  }
-
-  ScanResult& result_;
-  const ScanReplayFn* replay_;
-};
+bool fail(ScanResult& result, ScanStatus status, std::string error) {
+  result.status = status;
+  result.error = std::move(error);
+  return false;
+}
 
 }  // namespace
+
+bool scan_segment(const std::string& path, const uint8_t* data, uint64_t size, bool is_last,
+                  const ScanReplayFn* replay, ScanResult& result) {
+  SegmentHeader header;
+  std::string why;
+  if (!decode_segment_header(data, size, header, why)) {
+    const uint64_t after = std::min<uint64_t>(size, kSegmentHeaderBlockBytes);
+    if (is_last && all_zero(data + after, size - after)) {
+      result.status = ScanStatus::kTornTail;
+      result.incomplete_segment = path;
+      result.incomplete_reason = why;
+      return true;
+    }
+    return fail(result, ScanStatus::kCorrupt, corrupt(path, 0, why));
+  }
+  std::optional<Zxid> named = parse_segment_file_name(path.substr(path.rfind('/') + 1));
+  if (!named || *named != header.first_zxid) {
+    return fail(result, ScanStatus::kCorrupt,
+                corrupt(path, 0, "segment header first zxid " + hex(header.first_zxid) + " does not match the file name"));
+  }
+
+  ScanSegment seg;
+  seg.path = path;
+  seg.first_zxid = header.first_zxid;
+  seg.file_bytes = size;
+  uint64_t off = kSegmentHeaderBlockBytes;
+  for (;;) {
+    RecordView r;
+    RecordCheck c = off < size ? check_record(data + off, size - off, r) : RecordCheck::kZero;
+    if (c == RecordCheck::kZero) {
+      // End of data. Nothing valid may follow: that would be a lost write in the middle of the log.
+      uint64_t next = find_valid_record(data, size, off, result.last_zxid);
+      if (next != UINT64_MAX) {
+        return fail(result, ScanStatus::kCorrupt,
+                    corrupt(path, off, "zeroed bytes before a valid record at offset " + std::to_string(next)));
+      }
+      break;
+    }
+    if (c == RecordCheck::kOk && (r.zxid <= result.last_zxid || r.zxid < seg.first_zxid)) {
+      return fail(result, ScanStatus::kCorrupt,
+                  corrupt(path, off,
+                          "record zxid " + hex(r.zxid) + " not above the previous zxid " + hex(result.last_zxid) +
+                              " (segment first zxid " + hex(seg.first_zxid) + ")"));
+    }
+    if (c != RecordCheck::kOk) {
+      uint64_t next = find_valid_record(data, size, off + 1, result.last_zxid);
+      if (!is_last || next != UINT64_MAX) {
+        std::string what = describe(c, r);
+        if (next != UINT64_MAX) what += "; a valid record follows at offset " + std::to_string(next);
+        return fail(result, ScanStatus::kCorrupt, corrupt(path, off, what));
+      }
+      result.status = ScanStatus::kTornTail;
+      result.torn_file = path;
+      result.torn_offset = off;
+      result.torn_end = end_of_nonzero(data, size, off);
+      result.torn_reason = describe(c, r);
+      break;
+    }
+    if (replay != nullptr && *replay) (*replay)(r.zxid, r.payload);
+    seg.records += 1;
+    seg.last_zxid = r.zxid;
+    result.records += 1;
+    result.last_zxid = r.zxid;
+    off += record_bytes(r.payload_bytes);
+  }
+  seg.data_end = off;
+  result.segments.push_back(std::move(seg));
+  return true;
+}
 
 ScanResult scan_dir(const std::string& dir, const ScanReplayFn* replay) {
   ScanResult result;
@@ -222,9 +209,15 @@ ScanResult scan_dir(const std::string& dir, const ScanReplayFn* replay) {
   ::closedir(d);
   std::sort(names.begin(), names.end());  // fixed-width hex: name order is zxid order
 
-  Scanner scanner(result, replay);
   for (size_t i = 0; i < names.size(); ++i) {
-    if (!scanner.segment(dir + "/" + names[i], i + 1 == names.size())) break;
+    const std::string path = dir + "/" + names[i];
+    FileBytes f;
+    std::string error;
+    if (!read_file(path, f, error)) {
+      fail(result, ScanStatus::kError, error);
+      break;
+    }
+    if (!scan_segment(path, f.data.get(), f.size, i + 1 == names.size(), replay, result)) break;
   }
   return result;
 }

@@ -84,6 +84,7 @@ class WalImpl final : public Wal {
   Zxid appended_zxid() const override { return appended_zxid_; }
   const std::string& failure() const override { return failure_; }
   bool sync_all() override;
+  size_t purge_before(Zxid zxid) override;
   uint64_t batches_written() const override { return batches_written_; }
   uint64_t records_written() const override { return records_written_; }
 

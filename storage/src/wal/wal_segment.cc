@@ -1,11 +1,17 @@
 // Segment files: create, preallocate, roll. Blocking system calls, once per segment_bytes of log; the storage
 // thread stalls for a few milliseconds (two fdatasyncs and a directory fsync) each time.
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "ukeeper/common/log.h"
 #include "wal_impl.h"
@@ -86,6 +92,42 @@ bool WalImpl::create_segment_file(Zxid first_zxid, std::string& error) {
   seg_end_ = kSegmentHeaderBlockBytes;
   tail_bytes_ = 0;
   return true;
+}
+
+}  // namespace uk::wal
+
+namespace uk::wal {
+
+size_t WalImpl::purge_before(Zxid zxid) {
+  std::vector<std::pair<Zxid, std::string>> segments;
+  if (DIR* d = ::opendir(options_.dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (std::optional<Zxid> first = parse_segment_file_name(e->d_name)) segments.emplace_back(*first, e->d_name);
+    }
+    ::closedir(d);
+  } else {
+    UK_WARN("wal: purge: opendir %s: %s", options_.dir.c_str(), std::strerror(errno));
+    return 0;
+  }
+  // Name order, as the recovery scan reads them (fixed-width hex: zxid order).
+  std::sort(segments.begin(), segments.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  size_t removed = 0;
+  // Segment i holds zxids in [first_i, first_{i+1}), so all of them are <= zxid when first_{i+1} <= zxid + 1.
+  auto covered = [zxid](Zxid next_first) {
+    return next_first <= zxid || (zxid < INT64_MAX && next_first == zxid + 1);
+  };
+  for (size_t i = 0; i + 1 < segments.size() && covered(segments[i + 1].first); ++i) {
+    const std::string path = options_.dir + "/" + segments[i].second;
+    if (path == seg_path_) break;  // the segment being appended to (never reached: it is the newest)
+    if (::unlink(path.c_str()) != 0) {
+      UK_WARN("wal: purge: unlink %s: %s", path.c_str(), std::strerror(errno));
+      break;  // keep the log a contiguous run of segments
+    }
+    removed++;
+  }
+  std::string error;
+  if (removed > 0 && !fsync_dir(options_.dir, error)) UK_WARN("%s (after purging %zu segments)", error.c_str(), removed);
+  return removed;
 }
 
 }  // namespace uk::wal

@@ -232,15 +232,13 @@ ServerConfig test_config(bool extended) {
 class ProcessorTest : public ::testing::Test {
  protected:
   explicit ProcessorTest(bool extended = true)
-      : config_(test_config(extended)), sessions_(0, "secret", 0), proc_(config_, tree_, watches_, sessions_) {
+      : config_(test_config(extended)), proc_(config_, tree_, watches_) {
     client_.session = kSession;
     client_.auth_ids = {Id{"ip", "127.0.0.1"}};
     client_.watcher = &w1_;
     other_.session = kOther;
     other_.auth_ids = {Id{"ip", "127.0.0.1"}};
     other_.watcher = &w2_;
-    sessions_.open(kSession, 30000, kNow);
-    sessions_.open(kOther, 30000, kNow);
     proc_.create_session(0, kSession, 30000, kNow);
     proc_.create_session(0, kOther, 30000, kNow);
   }
@@ -337,7 +335,6 @@ class ProcessorTest : public ::testing::Test {
   ServerConfig config_;
   DataTree tree_;
   WatchManager watches_;
-  SessionTracker sessions_;
   Processor proc_;
   ClientContext client_;
   ClientContext other_;
@@ -1402,7 +1399,6 @@ TEST_F(ProcessorTest, CloseSessionRemovesEphemerals) {
   EXPECT_EQ(tree_.get("/e2"), nullptr);
   EXPECT_NE(tree_.get("/o"), nullptr);
   EXPECT_EQ(tree_.ephemerals_of(kSession), nullptr);
-  EXPECT_NE(sessions_.find(kOther), nullptr);
   EXPECT_EQ(tree_.sessions().count(kSession), 0u);
   EXPECT_EQ(tree_.sessions().count(kOther), 1u);
   EXPECT_EQ(w2_.take(), (Events{{EventType::kNodeDeleted, "/e2"}, {EventType::kNodeChildrenChanged, "/p"}}));

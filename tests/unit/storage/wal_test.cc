@@ -691,6 +691,113 @@ TEST_P(WalTest, NoneWritesNothing) {
   EXPECT_EQ(rec.records, 0u);
 }
 
+// The first zxid of each segment file, in order.
+std::vector<Zxid> segment_first_zxids(const std::string& dir) {
+  std::vector<Zxid> out;
+  for (const std::string& f : segment_files(dir)) out.push_back(*wal::parse_segment_file_name(fs::path(f).filename().string()));
+  return out;
+}
+
+TEST_P(WalTest, PurgeBeforeRemovesOnlySegmentsWhollyAtOrBelowTheZxid) {
+  base_.segment_bytes = 64 * 1024;
+  Replayed r0;
+  WalRecovery rec0;
+  auto w = open(r0, rec0);
+  ASSERT_TRUE(w);
+  write(*w, 1, 1500, 0, 23);
+  const std::vector<Zxid> firsts = segment_first_zxids(base_.dir);
+  ASSERT_GT(firsts.size(), 8u);
+  EXPECT_EQ(w->purge_before(0), 0u);
+  EXPECT_EQ(w->purge_before(firsts[1] - 2), 0u);  // segment 0 still holds zxid firsts[1] - 1
+  EXPECT_EQ(segment_first_zxids(base_.dir), firsts);
+  // zxid = firsts[3] - 1: segments 0..2 hold only zxids up to it; segment 3 starts just above it.
+  EXPECT_EQ(w->purge_before(firsts[3] - 1), 3u);
+  EXPECT_EQ(segment_first_zxids(base_.dir), std::vector<Zxid>(firsts.begin() + 3, firsts.end()));
+  // A zxid inside segment 5: segments 3 and 4 go, 5 stays.
+  EXPECT_EQ(w->purge_before(firsts[5] + 1), 2u);
+  EXPECT_EQ(segment_first_zxids(base_.dir).front(), firsts[5]);
+  // Everything covered: all but the segment being appended to.
+  EXPECT_EQ(w->purge_before(INT64_MAX), firsts.size() - 6);
+  ASSERT_EQ(segment_first_zxids(base_.dir), std::vector<Zxid>{firsts.back()});
+  EXPECT_EQ(w->purge_before(INT64_MAX), 0u);
+  // Appends continue in the kept segment and the next ones; a reopen replays from the oldest kept record.
+  write(*w, 1501, 1600);
+  w.reset();
+  Replayed r;
+  WalRecovery rec;
+  w = open(r, rec);
+  ASSERT_TRUE(w);
+  expect_records(r, firsts.back(), 1600);
+  EXPECT_FALSE(rec.truncated_tail);
+}
+
+TEST_P(WalTest, PurgeBeforeLeavesInFlightIoAlone) {
+  base_.segment_bytes = 64 * 1024;
+  Replayed r0;
+  WalRecovery rec0;
+  auto w = open(r0, rec0);
+  ASSERT_TRUE(w);
+  write(*w, 1, 800);
+  // A batch in flight (written and synced by the kernel meanwhile), appends queued behind it.
+  for (Zxid z = 801; z <= 900; ++z) w->append(z, payload_for(z));
+  w->pump();
+  for (Zxid z = 901; z <= 1000; ++z) w->append(z, payload_for(z));
+  const size_t before = segment_files(base_.dir).size();
+  ASSERT_GT(before, 2u);
+  EXPECT_EQ(w->purge_before(INT64_MAX), before - 1);
+  ASSERT_TRUE(reap_until(*w, [&] { return w->persisted_zxid() == 1000; })) << w->failure();
+  EXPECT_TRUE(w->failure().empty());
+  ASSERT_TRUE(w->sync_all());
+  const Zxid oldest = segment_first_zxids(base_.dir).front();
+  w.reset();
+  Replayed r;
+  WalRecovery rec;
+  w = open(r, rec);
+  ASSERT_TRUE(w);
+  expect_records(r, oldest, 1000);
+}
+
+TEST(WalScan, ScanSegmentWalksAnInMemorySegment) {
+  // Header block, three records, zeros: the same walk scan_dir does on a file.
+  std::vector<uint8_t> seg(wal::kMinSegmentBytes, 0);
+  wal::SegmentHeader h;
+  h.first_zxid = 7;
+  h.segment_bytes = seg.size();
+  wal::encode_segment_header(h, seg.data());
+  uint64_t off = wal::kSegmentHeaderBlockBytes;
+  for (Zxid z : {7, 8, 10}) {
+    wal::encode_record(z, payload_for(z), seg.data() + off);
+    off += record_bytes(payload_for(z).size());
+  }
+  std::vector<Zxid> seen;
+  wal::ScanReplayFn fn = [&](Zxid z, std::string_view p) {
+    seen.push_back(z);
+    EXPECT_EQ(p, payload_for(z));
+  };
+  wal::ScanResult res;
+  ASSERT_TRUE(wal::scan_segment("mem/" + wal::segment_file_name(7), seg.data(), seg.size(), true, &fn, res));
+  EXPECT_EQ(res.status, wal::ScanStatus::kClean);
+  EXPECT_EQ(seen, (std::vector<Zxid>{7, 8, 10}));
+  ASSERT_EQ(res.segments.size(), 1u);
+  EXPECT_EQ(res.segments[0].data_end, off);
+  EXPECT_EQ(res.last_zxid, 10);
+  // Continuing a scan whose previous segments reached zxid 9: record 8 is out of order.
+  wal::ScanResult later;
+  later.last_zxid = 9;
+  EXPECT_FALSE(wal::scan_segment("mem/" + wal::segment_file_name(7), seg.data(), seg.size(), true, nullptr, later));
+  EXPECT_EQ(later.status, wal::ScanStatus::kCorrupt);
+  // A torn last record: flagged as the tail, with its offset.
+  seg[off - 1] ^= 1;
+  wal::ScanResult torn;
+  ASSERT_TRUE(wal::scan_segment("mem/" + wal::segment_file_name(7), seg.data(), seg.size(), true, nullptr, torn));
+  EXPECT_EQ(torn.status, wal::ScanStatus::kTornTail);
+  EXPECT_EQ(torn.torn_offset, off - record_bytes(payload_for(10).size()));
+  // The same damage in a segment that is not the last is corruption.
+  wal::ScanResult mid;
+  EXPECT_FALSE(wal::scan_segment("mem/" + wal::segment_file_name(7), seg.data(), seg.size(), false, nullptr, mid));
+  EXPECT_EQ(mid.status, wal::ScanStatus::kCorrupt);
+}
+
 TEST_P(WalTest, ZxidOrderViolationAborts) {
   // The "fast" (fork-only) style: the child uses the parent's temporary directory, which the parent removes
   // ("threadsafe" re-runs SetUp in a new process that aborts before its TearDown).

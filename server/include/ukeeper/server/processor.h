@@ -16,7 +16,6 @@
 #include "ukeeper/common/jute.h"
 #include "ukeeper/storage/tree/data_tree.h"
 #include "ukeeper/server/proto.h"
-#include "ukeeper/server/sessions.h"
 #include "ukeeper/server/watches.h"
 
 namespace uk {
@@ -59,8 +58,7 @@ struct ProcessorOptions {
 
 class Processor {
  public:
-  Processor(const ServerConfig& config, DataTree& tree, WatchManager& watches, SessionTracker& sessions,
-            ProcessorOptions options = {});
+  Processor(const ServerConfig& config, DataTree& tree, WatchManager& watches, ProcessorOptions options = {});
   ~Processor();
 
   // Handles one request (header already decoded, `body` positioned after it). Reads, and writes that fail
@@ -84,6 +82,8 @@ class Processor {
   // Applies every pending txn with zxid <= `persisted` (and error replies queued behind earlier writes), in
   // order, firing watches and calling the sink.
   void apply_persisted(Zxid persisted, CommitSink& sink);
+  // Recovery: after the tree was loaded from a snapshot, continue numbering from its last zxid.
+  void restored() { last_assigned_ = tree_.last_zxid(); }
   // Recovery: applies a txn read back from the log (no watches, no replies).
   void replay(const Txn& txn);
 
@@ -129,7 +129,6 @@ class Processor {
   const ServerConfig& config_;
   DataTree& tree_;
   WatchManager& watches_;
-  SessionTracker& sessions_;
   ProcessorOptions options_;
   Zxid last_assigned_ = 0;
   struct State;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -73,6 +74,12 @@ class Server final : private CommitSink {
   void expire_sessions(int64_t mono_ms);
   void reap_dead_connections();
   bool open_storage(std::string& error);
+  std::string snapshot_dir() const;
+  std::string wal_dir() const;
+  // Starts a snapshot (in a forked child) once enough txns applied since the last; reaps a finished one and
+  // purges old snapshots and WAL segments as configured.
+  void maybe_snapshot();
+  void purge_old_files();
   // Moves new txns to the WAL, applies what is durable, answers, and resumes connections whose reads waited.
   void drive_pipeline();
   Connection* find_connection(uint64_t token);
@@ -107,6 +114,12 @@ class Server final : private CommitSink {
   std::unique_ptr<Wal> wal_;
   std::string fatal_;
   std::vector<uint64_t> to_resume_;  // connections whose last pending write was answered
+  Zxid last_snapshot_zxid_ = 0;
+  Zxid snapshot_zxid_in_progress_ = 0;
+  int snapshot_pid_ = -1;
+  uint64_t snapshots_started_ = 0;
+  int64_t next_snapshot_after_txns_ = 0;  // set from snapCount in the constructor
+  std::minstd_rand snapshot_rng_{std::random_device{}()};
 
   Epoll epoll_;
   Fd listen_fd_;

@@ -1,4 +1,5 @@
-// The znode store: a hierarchical map of paths to nodes, changed only by applying Txns in zxid order.
+// The znode store: a hierarchical map of paths to nodes, changed only by applying Txns in zxid order (or rebuilt
+// from a snapshot with the restore_* functions).
 // Pure: no I/O, clock or threads. Thread-safety: a single thread owns it (the lock-free, multi-reader store
 // of the lock-free-store issue replaces the containers behind this interface).
 #pragma once
@@ -24,6 +25,7 @@ struct Node {
   AclList acl;
   Stat stat;  // num_children and data_length are kept equal to children.size() and data's size
   std::set<std::string> children;  // child names, not paths
+  bool operator==(const Node&) const = default;
 };
 
 // A change a watcher may care about. NodeChildrenChanged names the parent. `acl` is the ACL of the node the
@@ -82,6 +84,27 @@ class DataTree {
 
   // Visits every node (unspecified order).
   void for_each(const std::function<void(const std::string& path, const Node& node)>& fn) const;
+
+  // Restoring from a snapshot (snapshot.h), on a freshly constructed tree, parents before children. These never
+  // abort: a snapshot is untrusted input, so they return false where apply() would call it a broken invariant.
+  //
+  // Inserts `node` at `path` (its `children` must be empty: children attach themselves as they are restored).
+  // A path that already exists (the root and the /zookeeper nodes of a fresh tree) is overwritten in place,
+  // keeping the children it has. node.stat is taken as stored, num_children included, so it may disagree
+  // with the children until all are restored; check_consistency() then checks it. Keeps the indexes and
+  // approximate_data_size() right. False (tree unchanged) when the path is invalid, its parent is missing or
+  // ephemeral, node.children is not empty, or data_length differs from the data's size.
+  bool restore_node(const std::string& path, Node node);
+  void restore_session(SessionId session, int32_t timeout_ms) { sessions_[session] = timeout_ms; }
+  void restore_last_zxid(Zxid zxid) { last_zxid_ = zxid; }
+  // Checks what apply() keeps true: every node's num_children and data_length match its children and data,
+  // every child entry is a node and every node but the root is some parent's child, ephemerals have no children,
+  // the owner indexes hold exactly the nodes of their kind, and approximate_data_size() is the sum it stands for.
+  // False with `why` naming the first node that breaks one. O(nodes).
+  bool check_consistency(std::string& why) const;
+
+  // Same nodes (data, ACL, Stat, children), indexes, sessions and last zxid.
+  bool operator==(const DataTree&) const = default;
 
  private:
   struct Hash {

@@ -61,6 +61,14 @@ struct ScanResult {
 
 using ScanReplayFn = std::function<void(Zxid zxid, std::string_view payload)>;
 
+// The scan of one segment whose whole file is in memory (`size` bytes at `data`; `path` names it in messages and
+// its file name must carry the header's first zxid), continuing `result` from the segments before it: records
+// must exceed result.last_zxid, and counts, segments and the torn-tail fields are added to it. `is_last` says
+// whether damage may be a torn tail. Returns false when the scan must stop (result.status kCorrupt, result.error
+// set). Pure: scan_dir calls it for each file, and the fuzz target on arbitrary bytes.
+bool scan_segment(const std::string& path, const uint8_t* data, uint64_t size, bool is_last,
+                  const ScanReplayFn* replay, ScanResult& result);
+
 // Scans `dir`. `replay` (may be null) receives every valid record in order, before the scan knows whether a
 // later segment is corrupt: a caller that gets kCorrupt or kError must discard what it replayed.
 ScanResult scan_dir(const std::string& dir, const ScanReplayFn* replay);

@@ -87,6 +87,13 @@ class Wal {
   // Blocks until everything appended is durable or failed (shutdown and tests). Returns false on failure.
   virtual bool sync_all() = 0;
 
+  // Deletes every segment file all of whose records have zxid <= `zxid` (those a snapshot at `zxid` or later
+  // covers): segment i goes when segment i+1 exists and starts at or below zxid + 1. Never the segment being
+  // appended to, so I/O in flight is untouched. Fsyncs the directory after deleting; returns how many files
+  // were deleted. Failures (a file that cannot be unlinked, a failed directory fsync) are logged, not fatal:
+  // the files are only kept longer. Blocking (readdir, unlink, fsync): call it rarely, e.g. after a snapshot.
+  virtual size_t purge_before(Zxid zxid) = 0;
+
   // Counters for mntr: batches (write+fdatasync pairs) and records written.
   virtual uint64_t batches_written() const = 0;
   virtual uint64_t records_written() const = 0;
