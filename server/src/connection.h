@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <vector>
 
 #include "ukeeper/drivers/socket.h"
 #include "ukeeper/server/processor.h"
@@ -16,8 +17,14 @@ namespace uk {
 // One client connection. It is also the Watcher its watches deliver to.
 class Server::Connection final : public Watcher {
  public:
-  Connection(uint64_t conn_id, Fd socket, std::string peer, int port, int64_t now_ms)
-      : id(conn_id), fd(std::move(socket)), peer_ip(std::move(peer)), peer_port(port), established_ms(now_ms) {
+  Connection(uint64_t conn_id, Fd socket, std::string peer, int port, int64_t now_ms,
+             std::vector<uint64_t>* flush_list)
+      : id(conn_id),
+        fd(std::move(socket)),
+        peer_ip(std::move(peer)),
+        peer_port(port),
+        established_ms(now_ms),
+        flush_list_(flush_list) {
     client.auth_ids.push_back(Id{"ip", this->peer_ip});
     client.watcher = this;
     client.token = conn_id;
@@ -27,7 +34,13 @@ class Server::Connection final : public Watcher {
     if (dead) return;
     encode_watch_event(out, type, path);
     packets_sent++;
+    mark_output_pending();
+  }
+  // Output was queued from outside this connection's own I/O; the event loop flushes it at the end of its turn.
+  void mark_output_pending() {
+    if (output_pending) return;
     output_pending = true;
+    flush_list_->push_back(id);
   }
   const std::vector<Id>& watcher_ids() const override { return client.auth_ids; }
 
@@ -63,6 +76,9 @@ class Server::Connection final : public Watcher {
   int64_t last_cxid = 0;
   int64_t last_zxid = 0;
   int32_t last_op = 0;
+
+ private:
+  std::vector<uint64_t>* flush_list_;  // the server's list of connections to flush this turn
 };
 
 }  // namespace uk

@@ -184,6 +184,12 @@ bool Server::start(std::string& error) {
   epoll_.add(listen_fd_.get(), EPOLLIN, kListenTag);
   epoll_.add(wake_fd_.get(), EPOLLIN, kWakeTag);
   started_mono_ms_ = mono_ms();
+  purge_interval_ms_ = static_cast<int64_t>(config_.autopurge_purge_interval_hours) * 3600 * 1000;
+  next_purge_ms_ = started_mono_ms_ + purge_interval_ms_;
+  if (purge_interval_ms_ > 0) {
+    UK_INFO("autopurge: every %d h and after each snapshot, keeping the newest %d snapshots and the log they need",
+            config_.autopurge_purge_interval_hours, config_.autopurge_snap_retain_count);
+  }
   UK_INFO("ukeeper %s serving clients on %s:%d (standalone, tickTime=%d ms, session timeout %d..%d ms, "
           "open files limit %" PRIu64 ")",
           kUkeeperVersion, config_.client_port_address.c_str(), bound_port_, config_.tick_time_ms,
@@ -234,9 +240,15 @@ void Server::run() {
     drive_pipeline();
     if (!fatal_.empty()) break;
     maybe_snapshot();
+    if (purge_interval_ms_ > 0 && now >= next_purge_ms_ && snapshot_pid_ < 0) {
+      purge_old_files();
+      next_purge_ms_ = now + purge_interval_ms_;
+    }
     // Replies and watch events land in other connections' buffers; flush every connection that got some.
-    for (auto& [id, conn] : conns_) {
-      if (conn->output_pending && !conn->dead) {
+    std::vector<uint64_t> flush_now;
+    flush_now.swap(to_flush_);
+    for (uint64_t id : flush_now) {
+      if (Connection* conn = find_connection(id)) {
         conn->output_pending = false;
         flush(*conn);
       }
@@ -272,7 +284,7 @@ void Server::accept_all() {
     }
     per_ip++;
     uint64_t id = ++next_conn_id_;
-    auto conn = std::make_unique<Connection>(id, std::move(fd), std::move(peer), peer_port, mono_ms());
+    auto conn = std::make_unique<Connection>(id, std::move(fd), std::move(peer), peer_port, mono_ms(), &to_flush_);
     conn->established_wall_ms = wall_ms();
     epoll_.add(conn->fd.get(), EPOLLIN | EPOLLRDHUP, id);
     counters_.connections_accepted++;
@@ -530,7 +542,7 @@ void Server::reply(uint64_t token, std::string frame, bool close_after) {
   Connection* c = find_connection(token);
   if (c == nullptr) return;  // the client went away; its write still applied
   c->out.append(frame);
-  c->output_pending = true;
+  c->mark_output_pending();
   c->pending_writes--;
   int64_t start = c->pending_start_us.empty() ? mono_us() : c->pending_start_us.front();
   if (!c->pending_start_us.empty()) c->pending_start_us.pop_front();
@@ -547,7 +559,7 @@ void Server::session_created(uint64_t token, SessionId id) {
   Connection* c = find_connection(token);
   if (c == nullptr || c->client.session != id) return;  // gone before the handshake finished: it will expire
   send_connect_response(*c, id);
-  c->output_pending = true;
+  c->mark_output_pending();
   to_resume_.push_back(token);  // requests the client pipelined behind its handshake
 }
 

@@ -114,11 +114,14 @@ class Server final : private CommitSink {
   std::unique_ptr<Wal> wal_;
   std::string fatal_;
   std::vector<uint64_t> to_resume_;  // connections whose last pending write was answered
+  std::vector<uint64_t> to_flush_;   // connections given output from outside their own I/O this turn
   Zxid last_snapshot_zxid_ = 0;
   Zxid snapshot_zxid_in_progress_ = 0;
   int snapshot_pid_ = -1;
   uint64_t snapshots_started_ = 0;
   int64_t next_snapshot_after_txns_ = 0;  // set from snapCount in the constructor
+  int64_t purge_interval_ms_ = 0;         // autopurge.purgeInterval; 0 = never
+  int64_t next_purge_ms_ = 0;
   std::minstd_rand snapshot_rng_{std::random_device{}()};
 
   Epoll epoll_;
