@@ -13,6 +13,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev liburing-dev libssl-dev
   # real ZooKeeper clients and the reference server for compatibility tests and benchmarks
   zookeeper zookeeper-bin libzookeeper-mt-dev python3-kazoo python3-pytest default-jre-headless
+  # plots from benchmark JSON (bench/plot.py)
+  python3-matplotlib
   # test helpers
   netcat-openbsd procps
 )

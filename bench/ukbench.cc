@@ -1,0 +1,731 @@
+// ukbench: load generator speaking the ZooKeeper wire protocol (through uk::client), so the same binary measures
+// ukeeper and Apache ZooKeeper. Workloads: read, write, mixed:R/W, create-delete, ephemeral-churn. Closed loop by
+// default (each connection keeps --window requests in flight); with --rate R, open loop at R ops/s in total with
+// every latency measured from the request's intended send time, so a stalled server is charged for the requests
+// it delayed (no coordinated omission). Latencies go into HDR-style histograms (uk::Histogram, ±0.2%).
+//
+// Structure: --threads worker threads, each running one epoll loop over its share of the --connections; each
+// thread records into its own histograms, merged after the run. The main thread prints a progress line every
+// second. Sessions: each connection carries exactly one session (N sessions over M < N connections, which the
+// ZooKeeper protocol cannot multiplex, is approximated by N connections).
+#include <sys/epoll.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ukeeper/client/connection.h"
+#include "ukeeper/client/requests.h"
+#include "ukeeper/common/histogram.h"
+
+namespace {
+
+namespace uc = uk::client;
+using uc::Clock;
+using Nanos = std::chrono::nanoseconds;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Options
+
+enum class Workload { kRead, kWrite, kMixed, kCreateDelete, kEphemeralChurn };
+
+struct Options {
+  std::string host = "127.0.0.1";
+  int port = 2181;
+  std::string workload_spec = "read";
+  Workload workload = Workload::kRead;
+  double read_fraction = 1.0;  // mixed: probability that an op is a read
+  size_t value_bytes = 100;
+  int znodes = 1000;
+  std::string keys_spec = "uniform";
+  double zipf_s = 0.0;  // 0: uniform
+  int connections = 1;
+  int sessions = 0;  // 0: one per connection
+  int threads = 0;   // 0: min(connections, cores)
+  int window = 1;
+  double rate = 0.0;  // ops/s in total; 0: closed loop
+  double warmup_s = 1.0;
+  double duration_s = 5.0;
+  int repeat = 1;
+  std::string label;
+  std::string json_path;
+  uint64_t seed = 1;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "ukbench: %s\n"
+               "usage: ukbench [--host H] [--port P] [--workload read|write|mixed:R/W|create-delete|ephemeral-churn]\n"
+               "               [--value-bytes B] [--znodes N] [--keys uniform|zipf[:s]] [--connections M]\n"
+               "               [--sessions N] [--threads T] [--window W] [--rate R] [--warmup S] [--duration S]\n"
+               "               [--repeat K] [--label L] [--json FILE] [--seed X]\n",
+               why);
+  std::exit(2);
+}
+
+void parse_workload(Options& o) {
+  const std::string& w = o.workload_spec;
+  if (w == "read") {
+    o.workload = Workload::kRead;
+  } else if (w == "write") {
+    o.workload = Workload::kWrite;
+    o.read_fraction = 0.0;
+  } else if (w.rfind("mixed", 0) == 0) {
+    o.workload = Workload::kMixed;
+    int r = 90;
+    int wr = 10;
+    if (w.size() > 5 && (w[5] != ':' || std::sscanf(w.c_str() + 6, "%d/%d", &r, &wr) != 2)) usage("bad mixed:R/W");
+    if (r < 0 || wr < 0 || r + wr == 0) usage("bad mixed ratio");
+    o.read_fraction = static_cast<double>(r) / (r + wr);
+  } else if (w == "create-delete") {
+    o.workload = Workload::kCreateDelete;
+  } else if (w == "ephemeral-churn") {
+    o.workload = Workload::kEphemeralChurn;
+  } else {
+    usage("unknown workload (watch-fanout and lock-handoff are not implemented yet)");
+  }
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; i++) {
+    std::string k = argv[i];
+    if (k == "--help" || k == "-h") usage("help");
+    if (i + 1 >= argc) usage(("missing value for " + k).c_str());
+    std::string v = argv[++i];
+    if (k == "--host") o.host = v;
+    else if (k == "--port") o.port = std::atoi(v.c_str());
+    else if (k == "--workload") o.workload_spec = v;
+    else if (k == "--value-bytes") o.value_bytes = static_cast<size_t>(std::atol(v.c_str()));
+    else if (k == "--znodes") o.znodes = std::atoi(v.c_str());
+    else if (k == "--keys") o.keys_spec = v;
+    else if (k == "--connections") o.connections = std::atoi(v.c_str());
+    else if (k == "--sessions") o.sessions = std::atoi(v.c_str());
+    else if (k == "--threads") o.threads = std::atoi(v.c_str());
+    else if (k == "--window") o.window = std::atoi(v.c_str());
+    else if (k == "--rate") o.rate = std::atof(v.c_str());
+    else if (k == "--warmup") o.warmup_s = std::atof(v.c_str());
+    else if (k == "--duration") o.duration_s = std::atof(v.c_str());
+    else if (k == "--repeat") o.repeat = std::atoi(v.c_str());
+    else if (k == "--label") o.label = v;
+    else if (k == "--json") o.json_path = v;
+    else if (k == "--seed") o.seed = std::strtoull(v.c_str(), nullptr, 10);
+    else usage(("unknown option " + k).c_str());
+  }
+  parse_workload(o);
+  if (o.keys_spec == "uniform") {
+    o.zipf_s = 0.0;
+  } else if (o.keys_spec.rfind("zipf", 0) == 0) {
+    o.zipf_s = o.keys_spec.size() > 5 ? std::atof(o.keys_spec.c_str() + 5) : 0.99;
+    if (o.zipf_s <= 0.0) usage("bad zipf exponent");
+  } else {
+    usage("bad --keys");
+  }
+  if (o.sessions > o.connections) o.connections = o.sessions;
+  if (o.sessions == 0) o.sessions = o.connections;
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (o.threads <= 0) o.threads = std::min(o.connections, cores);
+  o.threads = std::min(o.threads, o.connections);
+  if (o.connections < 1 || o.window < 1 || o.znodes < 1 || o.duration_s <= 0 || o.warmup_s < 0 || o.repeat < 1 ||
+      o.rate < 0) {
+    usage("connections, window, znodes, duration and repeat must be positive");
+  }
+  if (o.label.empty()) o.label = o.workload_spec;
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Operation kinds, one histogram each.
+
+enum OpKind : int { kGetData, kSetData, kCreate, kDelete, kConnect, kCreateEphemeral, kCloseSession, kOpKinds };
+constexpr const char* kOpNames[kOpKinds] = {"getData", "setData", "create", "delete", "connect", "createEphemeral",
+                                            "closeSession"};
+
+int kind_of(int32_t type) {
+  switch (type) {
+    case uc::op::kGetData: return kGetData;
+    case uc::op::kSetData: return kSetData;
+    case uc::op::kCreate: return kCreate;
+    case uc::op::kDelete: return kDelete;
+    default: return -1;
+  }
+}
+
+struct Histograms {
+  std::vector<std::unique_ptr<uk::Histogram>> by_kind;
+  Histograms() {
+    for (int i = 0; i < kOpKinds; i++) by_kind.push_back(std::make_unique<uk::Histogram>());
+  }
+};
+
+// Per-thread counters read by the progress line; one cache line each so workers do not share lines.
+struct alignas(64) Progress {
+  std::atomic<uint64_t> completed{0};
+  std::atomic<uint64_t> errors{0};
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Keys
+
+class KeyChooser {
+ public:
+  KeyChooser(int n, double zipf_s) : n_(n) {
+    if (zipf_s <= 0.0) return;
+    cdf_.resize(static_cast<size_t>(n));
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += 1.0 / std::pow(i + 1.0, zipf_s);
+    double acc = 0;
+    for (int i = 0; i < n; i++) {
+      acc += 1.0 / std::pow(i + 1.0, zipf_s) / sum;
+      cdf_[static_cast<size_t>(i)] = acc;
+    }
+  }
+  int pick(std::mt19937_64& rng) const {
+    if (cdf_.empty()) return static_cast<int>(rng() % static_cast<uint64_t>(n_));
+    double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    auto it = std::lower_bound(cdf_.begin(), cdf_.end(), u);
+    return static_cast<int>(std::min<ptrdiff_t>(it - cdf_.begin(), n_ - 1));
+  }
+
+ private:
+  int n_;
+  std::vector<double> cdf_;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared state of one run
+
+constexpr const char* kRoot = "/ukbench";
+
+struct RunShared {
+  const Options* opt = nullptr;
+  std::vector<std::string> key_paths;
+  std::string value;
+  const KeyChooser* keys = nullptr;
+  Clock::time_point start;          // warm-up begins
+  Clock::time_point measure_start;  // recording begins (by intended send time)
+  Clock::time_point measure_end;    // no op is intended at or after this
+  std::atomic<bool> abort{false};
+  std::atomic<int> failed_connections{0};
+};
+
+uint64_t since(const RunShared& s, Clock::time_point t) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<Nanos>(t - s.start).count());
+}
+
+// One connection's load state inside a worker.
+struct Slot {
+  std::unique_ptr<uc::Connection> conn;
+  int index = 0;                    // global connection number
+  Clock::time_point next_intended;  // open loop: when the next op is due
+  uint64_t created = 0;             // create-delete: ops issued so far
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Worker: one epoll loop over several connections (read, write, mixed, create-delete).
+
+class Worker {
+ public:
+  Worker(RunShared& shared, Progress& progress, int id) : s_(shared), progress_(progress), rng_(shared.opt->seed * 7919 + id) {}
+
+  void add(std::unique_ptr<uc::Connection> conn, int index) {
+    auto slot = std::make_unique<Slot>();
+    slot->conn = std::move(conn);
+    slot->index = index;
+    slot->conn->set_reply_handler([this](const uc::Reply& r) { on_reply(r); });
+    slots_.push_back(std::move(slot));
+  }
+
+  Histograms& histograms() { return hist_; }
+
+  void run() {
+    const Options& o = *s_.opt;
+    int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    for (size_t i = 0; i < slots_.size(); i++) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = i;
+      ::epoll_ctl(ep, EPOLL_CTL_ADD, slots_[i]->conn->fd(), &ev);
+    }
+    // Open loop: connection i of M sends every M/R seconds, phase-shifted so the total stream is evenly spaced.
+    Nanos interval{0};
+    if (o.rate > 0) {
+      interval = Nanos(static_cast<int64_t>(1e9 * o.connections / o.rate));
+      for (auto& sl : slots_) sl->next_intended = s_.start + interval * sl->index / o.connections;
+    }
+    std::vector<epoll_event> events(slots_.size());
+    for (;;) {
+      Clock::time_point now = Clock::now();
+      bool issuing = now < s_.measure_end && !s_.abort.load(std::memory_order_relaxed);
+      size_t in_flight = 0;
+      Clock::time_point wake = now + std::chrono::milliseconds(100);
+      for (auto& sl : slots_) {
+        if (issuing) issue(*sl, now, interval, wake);
+        sl->conn->flush();
+        if (sl->conn->wants_write()) wake = std::min(wake, now + std::chrono::microseconds(200));
+        in_flight += sl->conn->in_flight();
+        sl->conn->ping_if_idle(now);
+      }
+      if (!issuing && (in_flight == 0 || now > s_.measure_end + std::chrono::seconds(10))) break;
+      wake = std::min(wake, s_.measure_end);
+      auto wait = std::max(Nanos(0), std::chrono::duration_cast<Nanos>(wake - now));
+      timespec ts{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
+      int n = ::epoll_pwait2(ep, events.data(), static_cast<int>(events.size()), &ts, nullptr);
+      for (int i = 0; i < n; i++) {
+        Slot& sl = *slots_[events[static_cast<size_t>(i)].data.u64];
+        if (!sl.conn->on_readable()) {
+          ::epoll_ctl(ep, EPOLL_CTL_DEL, sl.conn->fd(), nullptr);
+          s_.failed_connections.fetch_add(1);
+          s_.abort.store(true);
+          std::fprintf(stderr, "ukbench: connection %d lost\n", sl.index);
+        }
+      }
+      if (s_.abort.load(std::memory_order_relaxed) && !issuing) {
+        bool any_ok = false;
+        for (auto& sl : slots_) any_ok |= sl->conn->ok() && sl->conn->in_flight() > 0;
+        if (!any_ok) break;
+      }
+    }
+    ::close(ep);
+  }
+
+  void close_all() {
+    for (auto& sl : slots_) {
+      if (sl->conn->ok()) sl->conn->close_session(2000);
+    }
+  }
+
+ private:
+  void issue(Slot& sl, Clock::time_point now, Nanos interval, Clock::time_point& wake) {
+    const Options& o = *s_.opt;
+    uc::Connection& c = *sl.conn;
+    if (!c.ok()) return;
+    while (c.in_flight() < static_cast<size_t>(o.window)) {
+      Clock::time_point intended = now;
+      if (interval.count() > 0) {
+        if (sl.next_intended > now) {
+          wake = std::min(wake, sl.next_intended);
+          return;
+        }
+        if (sl.next_intended >= s_.measure_end) return;
+        intended = sl.next_intended;
+        sl.next_intended += interval;
+      }
+      send_one(sl, intended);
+    }
+  }
+
+  void send_one(Slot& sl, Clock::time_point intended) {
+    const Options& o = *s_.opt;
+    body_.clear();
+    int32_t type;
+    if (o.workload == Workload::kCreateDelete) {
+      // Even ops create this connection's next node, odd ops delete it: the pipeline keeps them in order.
+      uint64_t n = sl.created++;
+      path_.assign(kRoot).append("/cd/").append(std::to_string(::getpid())).append("-");
+      path_.append(std::to_string(sl.index)).append("-").append(std::to_string(n / 2));
+      if (n % 2 == 0) {
+        type = uc::op::kCreate;
+        uc::encode_create(body_, path_, s_.value, uc::kCreatePersistent);
+      } else {
+        type = uc::op::kDelete;
+        uc::encode_delete(body_, path_);
+      }
+    } else {
+      const std::string& key = s_.key_paths[static_cast<size_t>(s_.keys->pick(rng_))];
+      bool read = o.read_fraction >= 1.0 ||
+                  (o.read_fraction > 0.0 && std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < o.read_fraction);
+      if (read) {
+        type = uc::op::kGetData;
+        uc::encode_path_watch(body_, key, false);
+      } else {
+        type = uc::op::kSetData;
+        uc::encode_set_data(body_, key, s_.value);
+      }
+    }
+    sl.conn->submit(type, body_, since(s_, intended));
+  }
+
+  void on_reply(const uc::Reply& r) {
+    uint64_t done_ns = since(s_, Clock::now());
+    uint64_t intended_ns = r.cookie;
+    progress_.completed.fetch_add(1, std::memory_order_relaxed);
+    if (r.err != uc::err::kOk) progress_.errors.fetch_add(1, std::memory_order_relaxed);
+    int kind = kind_of(r.op);
+    if (kind < 0 || r.err != uc::err::kOk) return;
+    if (intended_ns < since(s_, s_.measure_start) || intended_ns >= since(s_, s_.measure_end)) return;
+    hist_.by_kind[static_cast<size_t>(kind)]->record(done_ns - intended_ns);
+  }
+
+  RunShared& s_;
+  Progress& progress_;
+  std::mt19937_64 rng_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  Histograms hist_;
+  std::string body_;
+  std::string path_;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ephemeral churn: each connection slot loops open session → create ephemeral → close session, blocking (the
+// handshake is the op under test, and it is not pipelined).
+
+void churn_loop(RunShared& s, Progress& progress, Histograms& hist, int index) {
+  const Options& o = *s.opt;
+  uc::Connection::Options co;
+  co.host = o.host;
+  co.port = o.port;
+  co.max_in_flight = 4;
+  std::string body;
+  std::string path;
+  uint64_t measure_start_ns = since(s, s.measure_start);
+  for (uint64_t n = 0; !s.abort.load(std::memory_order_relaxed); n++) {
+    Clock::time_point t0 = Clock::now();
+    if (t0 >= s.measure_end) break;
+    bool record = since(s, t0) >= measure_start_ns;
+    std::string error;
+    auto conn = uc::Connection::open(co, &error);
+    Clock::time_point t1 = Clock::now();
+    if (!conn) {
+      std::fprintf(stderr, "ukbench: %s\n", error.c_str());
+      s.failed_connections.fetch_add(1);
+      s.abort.store(true);
+      return;
+    }
+    path.assign(kRoot).append("/eph/").append(std::to_string(::getpid())).append("-");
+    path.append(std::to_string(index)).append("-").append(std::to_string(n));
+    body.clear();
+    uc::encode_create(body, path, s.value, uc::kCreateEphemeral);
+    int32_t rc = conn->call(uc::op::kCreate, body);
+    Clock::time_point t2 = Clock::now();
+    bool closed = conn->close_session();
+    Clock::time_point t3 = Clock::now();
+    progress.completed.fetch_add(3, std::memory_order_relaxed);
+    if (rc != uc::err::kOk || !closed) progress.errors.fetch_add(1, std::memory_order_relaxed);
+    if (!record) continue;
+    auto ns = [](Clock::time_point a, Clock::time_point b) {
+      return static_cast<uint64_t>(std::chrono::duration_cast<Nanos>(b - a).count());
+    };
+    hist.by_kind[kConnect]->record(ns(t0, t1));
+    if (rc == uc::err::kOk) hist.by_kind[kCreateEphemeral]->record(ns(t1, t2));
+    if (closed) hist.by_kind[kCloseSession]->record(ns(t2, t3));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Setup: the root, the key nodes with values of the requested size (pipelined on one connection).
+
+void pipeline(uc::Connection& c, const std::vector<std::pair<int32_t, std::string>>& requests) {
+  size_t next = 0;
+  size_t done = 0;
+  c.set_reply_handler([&done](const uc::Reply&) { done++; });
+  while (done < requests.size() && c.ok()) {
+    while (next < requests.size() && c.in_flight() < c.max_in_flight()) {
+      c.submit(requests[next].first, requests[next].second, 0);
+      next++;
+    }
+    c.flush();
+    pollfd p{c.fd(), static_cast<short>(POLLIN | (c.wants_write() ? POLLOUT : 0)), 0};
+    if (::poll(&p, 1, 1000) > 0 && (p.revents & POLLIN)) c.on_readable();
+  }
+  c.set_reply_handler(nullptr);
+  if (!c.ok()) {
+    std::fprintf(stderr, "ukbench: setup connection lost\n");
+    std::exit(1);
+  }
+}
+
+void setup(const Options& o, RunShared& s) {
+  uc::Connection::Options co;
+  co.host = o.host;
+  co.port = o.port;
+  co.max_in_flight = 256;
+  std::string error;
+  auto c = uc::Connection::open(co, &error);
+  if (!c) {
+    std::fprintf(stderr, "ukbench: %s\n", error.c_str());
+    std::exit(1);
+  }
+  std::vector<std::pair<int32_t, std::string>> reqs;
+  auto create = [&reqs](const std::string& path, std::string_view data) {
+    std::string b;
+    uc::encode_create(b, path, data, uc::kCreatePersistent);
+    reqs.emplace_back(uc::op::kCreate, std::move(b));
+  };
+  create(kRoot, "");
+  create(std::string(kRoot) + "/cd", "");
+  create(std::string(kRoot) + "/eph", "");
+  pipeline(*c, reqs);  // NODEEXISTS from an earlier run is fine
+  if (o.workload == Workload::kRead || o.workload == Workload::kWrite || o.workload == Workload::kMixed) {
+    reqs.clear();
+    for (const auto& k : s.key_paths) create(k, s.value);
+    pipeline(*c, reqs);
+    // Nodes left by an earlier run may hold values of another size: set them all.
+    reqs.clear();
+    for (const auto& k : s.key_paths) {
+      std::string b;
+      uc::encode_set_data(b, k, s.value);
+      reqs.emplace_back(uc::op::kSetData, std::move(b));
+    }
+    pipeline(*c, reqs);
+  }
+  c->close_session();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Machine description and output
+
+struct Machine {
+  int cores = 0;
+  std::string kernel;
+  std::string hostname;
+  std::string cpu;
+};
+
+Machine describe_machine() {
+  Machine m;
+  m.cores = static_cast<int>(std::thread::hardware_concurrency());
+  utsname u{};
+  if (::uname(&u) == 0) {
+    m.kernel = std::string(u.sysname) + " " + u.release;
+    m.hostname = u.nodename;
+  }
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) m.cpu = line.substr(std::min(line.size(), colon + 2));
+      break;
+    }
+  }
+  return m;
+}
+
+std::string json_escape(const std::string& in) {
+  std::string out;
+  for (char ch : in) {
+    if (ch == '"' || ch == '\\') {
+      out.push_back('\\');
+      out.push_back(ch);
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+      out.append(buf);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  return out;
+}
+
+struct RunResult {
+  int repetition = 0;
+  double measured_s = 0;
+  uint64_t errors = 0;
+  int failed_connections = 0;
+  std::vector<std::pair<std::string, std::unique_ptr<uk::Histogram>>> ops;  // non-empty kinds, then "all"
+};
+
+constexpr double kPercentiles[] = {50, 90, 99, 99.9, 99.99};
+constexpr const char* kPercentileKeys[] = {"p50_us", "p90_us", "p99_us", "p99_9_us", "p99_99_us"};
+
+double us(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
+
+void print_header(const Options& o, const Machine& m) {
+  std::printf("# ukbench %s: workload=%s %s connections=%d sessions=%d threads=%d window=%d value_bytes=%zu "
+              "znodes=%d keys=%s warmup=%.1fs duration=%.1fs repeat=%d target=%s:%d\n",
+              o.label.c_str(), o.workload_spec.c_str(),
+              o.rate > 0 ? ("open-loop rate=" + std::to_string(static_cast<long>(o.rate)) + "/s").c_str()
+                         : "closed-loop",
+              o.connections, o.sessions, o.threads, o.window, o.value_bytes, o.znodes, o.keys_spec.c_str(),
+              o.warmup_s, o.duration_s, o.repeat, o.host.c_str(), o.port);
+  std::printf("# machine: %d cores, %s, %s, host %s\n", m.cores, m.cpu.c_str(), m.kernel.c_str(), m.hostname.c_str());
+}
+
+void print_table(const RunResult& r) {
+  std::printf("# run %d: %.2f s measured, %" PRIu64 " errors%s\n", r.repetition, r.measured_s, r.errors,
+              r.failed_connections ? ", CONNECTIONS LOST" : "");
+  std::printf("%-16s %10s %12s %9s %9s %9s %9s %9s %9s   (latency in us)\n", "op", "ops", "ops/s", "p50", "p90",
+              "p99", "p99.9", "p99.99", "max");
+  for (const auto& [name, h] : r.ops) {
+    std::printf("%-16s %10" PRIu64 " %12.0f", name.c_str(), h->count(), static_cast<double>(h->count()) / r.measured_s);
+    for (double p : kPercentiles) std::printf(" %9.1f", us(h->percentile(p)));
+    std::printf(" %9.1f\n", us(h->max()));
+  }
+  std::fflush(stdout);
+}
+
+void write_json(const Options& o, const Machine& m, const std::vector<RunResult>& runs) {
+  std::FILE* f = std::fopen(o.json_path.c_str(), "w");
+  if (f == nullptr) {
+    std::fprintf(stderr, "ukbench: cannot write %s: %s\n", o.json_path.c_str(), std::strerror(errno));
+    std::exit(1);
+  }
+  char when[64];
+  std::time_t t = std::time(nullptr);
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  std::fprintf(f, "{\n  \"tool\": \"ukbench\",\n  \"label\": \"%s\",\n  \"finished_at\": \"%s\",\n",
+               json_escape(o.label).c_str(), when);
+  std::fprintf(f,
+               "  \"params\": {\"host\": \"%s\", \"port\": %d, \"workload\": \"%s\", \"read_fraction\": %.4f, "
+               "\"value_bytes\": %zu, \"znodes\": %d, \"keys\": \"%s\", \"zipf_s\": %.3f, \"connections\": %d, "
+               "\"sessions\": %d, \"threads\": %d, \"window\": %d, \"loop\": \"%s\", \"rate\": %.1f, "
+               "\"warmup_s\": %.3f, \"duration_s\": %.3f, \"repeat\": %d, \"seed\": %" PRIu64 "},\n",
+               json_escape(o.host).c_str(), o.port, json_escape(o.workload_spec).c_str(), o.read_fraction,
+               o.value_bytes, o.znodes, json_escape(o.keys_spec).c_str(), o.zipf_s, o.connections, o.sessions,
+               o.threads, o.window, o.rate > 0 ? "open" : "closed", o.rate, o.warmup_s, o.duration_s, o.repeat, o.seed);
+  std::fprintf(f, "  \"machine\": {\"cores\": %d, \"cpu\": \"%s\", \"kernel\": \"%s\", \"hostname\": \"%s\"},\n",
+               m.cores, json_escape(m.cpu).c_str(), json_escape(m.kernel).c_str(), json_escape(m.hostname).c_str());
+  std::fprintf(f, "  \"runs\": [\n");
+  for (size_t i = 0; i < runs.size(); i++) {
+    const RunResult& r = runs[i];
+    std::fprintf(f, "    {\"repetition\": %d, \"measured_s\": %.6f, \"errors\": %" PRIu64
+                    ", \"failed_connections\": %d, \"ops\": [\n",
+                 r.repetition, r.measured_s, r.errors, r.failed_connections);
+    for (size_t j = 0; j < r.ops.size(); j++) {
+      const auto& [name, h] = r.ops[j];
+      std::fprintf(f, "      {\"op\": \"%s\", \"count\": %" PRIu64 ", \"throughput_per_s\": %.3f, \"mean_us\": %.3f, "
+                      "\"min_us\": %.3f",
+                   name.c_str(), h->count(), static_cast<double>(h->count()) / r.measured_s, h->mean() / 1000.0,
+                   us(h->min()));
+      for (size_t k = 0; k < std::size(kPercentiles); k++) {
+        std::fprintf(f, ", \"%s\": %.3f", kPercentileKeys[k], us(h->percentile(kPercentiles[k])));
+      }
+      // Percentile curve for plots (bench/plot.py): HdrHistogram's ladder, halving the distance to 100% each step.
+      std::fprintf(f, ", \"max_us\": %.3f, \"curve\": [", us(h->max()));
+      double p = 0.0;
+      for (int step = 0; step <= 20; step++) {
+        std::fprintf(f, "[%.6f, %.3f], ", p, us(h->percentile(p)));
+        p = 100.0 - (100.0 - p) / 2.0;
+      }
+      std::fprintf(f, "[100.0, %.3f]]}%s\n", us(h->max()), j + 1 < r.ops.size() ? "," : "");
+    }
+    std::fprintf(f, "    ]}%s\n", i + 1 < runs.size() ? "," : "");
+  }
+  std::fprintf(f, "  ]\n}\n");
+  std::fclose(f);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// One repetition
+
+void progress_loop(const Options& o, RunShared& s, std::vector<std::unique_ptr<Progress>>& progress,
+                   const std::atomic<bool>& finished) {
+  uint64_t last = 0;
+  auto next = s.start + std::chrono::seconds(1);
+  while (!finished.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto now = Clock::now();
+    if (now < next) continue;
+    next += std::chrono::seconds(1);
+    uint64_t total = 0;
+    uint64_t errors = 0;
+    for (auto& p : progress) {
+      total += p->completed.load(std::memory_order_relaxed);
+      errors += p->errors.load(std::memory_order_relaxed);
+    }
+    double t = std::chrono::duration<double>(now - s.start).count();
+    const char* phase = now < s.measure_start ? "warmup" : now < s.measure_end ? "measure" : "drain";
+    std::fprintf(stderr, "[%s %5.1fs] %-7s %10" PRIu64 " ops/s  %12" PRIu64 " ops  %" PRIu64 " errors\n",
+                 o.label.c_str(), t, phase, total - last, total, errors);
+    last = total;
+  }
+}
+
+RunResult run_once(const Options& o, RunShared& s, int repetition) {
+  int n_workers = o.workload == Workload::kEphemeralChurn ? o.connections : o.threads;
+  std::vector<std::unique_ptr<Progress>> progress;
+  for (int i = 0; i < n_workers; i++) progress.push_back(std::make_unique<Progress>());
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<Histograms> churn_hist(o.workload == Workload::kEphemeralChurn ? static_cast<size_t>(n_workers) : 0);
+  if (o.workload != Workload::kEphemeralChurn) {
+    for (int i = 0; i < n_workers; i++) workers.push_back(std::make_unique<Worker>(s, *progress[i], i));
+    uc::Connection::Options co;
+    co.host = o.host;
+    co.port = o.port;
+    co.max_in_flight = static_cast<size_t>(o.window);
+    for (int i = 0; i < o.connections; i++) {
+      std::string error;
+      auto c = uc::Connection::open(co, &error);
+      if (!c) {
+        std::fprintf(stderr, "ukbench: connection %d: %s\n", i, error.c_str());
+        std::exit(1);
+      }
+      workers[static_cast<size_t>(i % n_workers)]->add(std::move(c), i);
+    }
+  }
+  s.abort.store(false);
+  s.failed_connections.store(0);
+  s.start = Clock::now();
+  s.measure_start = s.start + Nanos(static_cast<int64_t>(o.warmup_s * 1e9));
+  s.measure_end = s.measure_start + Nanos(static_cast<int64_t>(o.duration_s * 1e9));
+  std::atomic<bool> finished{false};
+  std::thread progress_thread([&] { progress_loop(o, s, progress, finished); });
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n_workers; i++) {
+    if (o.workload == Workload::kEphemeralChurn) {
+      threads.emplace_back([&, i] { churn_loop(s, *progress[static_cast<size_t>(i)], churn_hist[static_cast<size_t>(i)], i); });
+    } else {
+      threads.emplace_back([&, i] { workers[static_cast<size_t>(i)]->run(); });
+    }
+  }
+  for (auto& t : threads) t.join();
+  finished.store(true);
+  progress_thread.join();
+  for (auto& w : workers) w->close_all();
+
+  RunResult r;
+  r.repetition = repetition;
+  r.measured_s = o.duration_s;
+  r.failed_connections = s.failed_connections.load();
+  for (auto& p : progress) r.errors += p->errors.load();
+  auto all = std::make_unique<uk::Histogram>();
+  for (int k = 0; k < kOpKinds; k++) {
+    auto merged = std::make_unique<uk::Histogram>();
+    for (auto& w : workers) merged->merge(*w->histograms().by_kind[static_cast<size_t>(k)]);
+    for (auto& h : churn_hist) merged->merge(*h.by_kind[static_cast<size_t>(k)]);
+    if (merged->count() == 0) continue;
+    all->merge(*merged);
+    r.ops.emplace_back(kOpNames[k], std::move(merged));
+  }
+  r.ops.emplace_back("all", std::move(all));
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse(argc, argv);
+  Machine m = describe_machine();
+  RunShared s;
+  s.opt = &o;
+  s.value.assign(o.value_bytes, 'v');
+  for (int i = 0; i < o.znodes; i++) s.key_paths.push_back(std::string(kRoot) + "/k" + std::to_string(i));
+  KeyChooser keys(o.znodes, o.zipf_s);
+  s.keys = &keys;
+  setup(o, s);
+  print_header(o, m);
+  std::vector<RunResult> runs;
+  bool lost = false;
+  for (int rep = 1; rep <= o.repeat; rep++) {
+    runs.push_back(run_once(o, s, rep));
+    print_table(runs.back());
+    lost |= runs.back().failed_connections > 0;
+  }
+  if (!o.json_path.empty()) write_json(o, m, runs);
+  return lost ? 1 : 0;
+}
