@@ -2,6 +2,8 @@
 // connection's watches deliver to: events are encoded straight into its output buffer.
 #pragma once
 
+#include <sys/epoll.h>
+
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -63,6 +65,7 @@ class Server::Connection final : public Watcher {
   bool closing_session = false;    // closeSession sent: read nothing more
   int32_t negotiated_timeout_ms = 0;
   bool reading = true;
+  uint32_t epoll_events = EPOLLIN | EPOLLRDHUP;  // the interest registered with epoll now
   bool has_read_only = false;
   ClientContext client;
   uint64_t packets_received = 0;
