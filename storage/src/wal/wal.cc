@@ -1,4 +1,5 @@
 // Wal::open: scan, repair, position appends. Runs once at start-up; may block.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -132,6 +133,29 @@ bool WalImpl::zero_torn_tail(const ScanResult& scan, std::string& error) {
   return ok;
 }
 
+// A truncation that crashed between writing "<segment>.tmp" and renaming it over the segment left the copy
+// behind: the segment itself is whole (the old content) and the copy is only wasted space.
+void WalImpl::remove_cut_leftovers(WalRecovery& recovery) {
+  std::vector<std::string> leftovers;
+  if (DIR* d = ::opendir(options_.dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string_view name = e->d_name;
+      if (name.size() > kCutSuffix.size() && name.ends_with(kCutSuffix) &&
+          parse_segment_file_name(name.substr(0, name.size() - kCutSuffix.size()))) {
+        leftovers.emplace_back(options_.dir + "/" + std::string(name));
+      }
+    }
+    ::closedir(d);
+  }
+  for (const std::string& path : leftovers) {
+    if (::unlink(path.c_str()) == 0) {
+      note(recovery, true, "wal: removed " + path + ": the copy of a segment being cut when the node stopped");
+    } else {
+      note(recovery, true, errno_text("unlink", path, errno) + " (the copy of a segment being cut; harmless)");
+    }
+  }
+}
+
 bool WalImpl::open_segment_for_append(const ScanSegment& seg, std::string& error) {
   int fd = ::open(seg.path.c_str(), O_RDWR | O_CLOEXEC | (direct_io_ ? O_DIRECT : 0));
   if (fd < 0) {
@@ -192,6 +216,7 @@ bool WalImpl::recover(const ScanResult& scan, WalRecovery& recovery, std::string
     note(recovery, true, "wal: durability none: appends are not written to " + options_.dir);
   }
 
+  remove_cut_leftovers(recovery);
   if (!scan.incomplete_segment.empty()) {
     if (!remove_segment(scan.incomplete_segment, error)) return false;
     note(recovery, true,

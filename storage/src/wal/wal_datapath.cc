@@ -177,16 +177,21 @@ bool WalImpl::sync_all() {
   for (;;) {
     pump();
     if (!in_flight_.active) break;  // nothing left to write or sync, or failed
-    UringCompletion c;
-    const int rc = ring_->wait(c);
-    if (rc < 0) {
-      fail("io_uring_wait_cqe", seg_path_, -rc);
-      break;
-    }
-    handle(c);
+    if (!wait_one()) break;
   }
   force_sync_ = false;
   return failure_.empty();
+}
+
+bool WalImpl::wait_one() {
+  UringCompletion c;
+  const int rc = ring_->wait(c);
+  if (rc < 0) {
+    fail("io_uring_wait_cqe", seg_path_, -rc);
+    return false;
+  }
+  handle(c);
+  return true;
 }
 
 void WalImpl::fail(const char* op, const std::string& path, int err) {

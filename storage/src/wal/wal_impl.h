@@ -1,6 +1,6 @@
 // The io_uring Wal (private). Split by concern: wal.cc opens and recovers, wal_segment.cc creates and rolls
 // segment files (blocking setup work, once per segment), wal_datapath.cc is the per-append path (append, pump,
-// completions).
+// completions), wal_truncate.cc cuts the log back for ZAB synchronization (truncate_after, reset; blocking, rare).
 //
 // Write path, in one place:
 // - append() encodes the record into `pending_` (plain memory) and notes its end offset and zxid. No I/O.
@@ -24,6 +24,8 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ukeeper/drivers/uring.h"
@@ -46,6 +48,19 @@ inline constexpr uint64_t round_down_block(uint64_t n) { return n / kBlockBytes 
 
 // fsync of a directory, so a created or removed segment file name is durable. False with `error` on failure.
 bool fsync_dir(const std::string& dir, std::string& error);
+
+// Sizes a new segment file `fd` to `bytes` (fallocate; ftruncate where the filesystem has none) and writes zeros
+// over [zero_from, bytes) (block-aligned, so an O_DIRECT fd takes it). Returns 0, or an errno with `op` naming
+// what failed ("fallocate", "ftruncate", "allocate zeros for", "zero-fill").
+int preallocate_zeroed(int fd, uint64_t bytes, uint64_t zero_from, const std::string& dir, const char*& op);
+
+// The segment files in `dir` as (first zxid, file name), in name order (= zxid order, as the recovery scan reads
+// them). False with `error` when the directory cannot be read.
+bool list_segments(const std::string& dir, std::vector<std::pair<Zxid, std::string>>& out, std::string& error);
+
+// A segment being cut is rewritten into "<segment file name>.tmp" and renamed over the segment. The scan does not
+// read that name (it is not a segment file name); open() removes one left by a crash before the rename.
+inline constexpr std::string_view kCutSuffix = ".tmp";
 
 // One write is at most this big (io_uring lengths are 32-bit; smaller batches also bound wbuf_), unless a single
 // record is bigger.
@@ -85,6 +100,8 @@ class WalImpl final : public Wal {
   const std::string& failure() const override { return failure_; }
   bool sync_all() override;
   size_t purge_before(Zxid zxid) override;
+  bool truncate_after(Zxid zxid, std::string& error) override;
+  bool reset(Zxid after, std::string& error) override;
   uint64_t batches_written() const override { return batches_written_; }
   uint64_t records_written() const override { return records_written_; }
 
@@ -110,10 +127,18 @@ class WalImpl final : public Wal {
   bool remove_segment(const std::string& path, std::string& error);
   bool zero_torn_tail(const ScanResult& scan, std::string& error);
   bool open_segment_for_append(const ScanSegment& seg, std::string& error);
+  void remove_cut_leftovers(WalRecovery& recovery);
   // wal_segment.cc (setup, blocking)
   bool roll_segment(Zxid first_zxid);
   bool create_segment_file(Zxid first_zxid, std::string& error);
   void close_segment();
+  // wal_truncate.cc (blocking, rare)
+  // Blocks for one completion and handles it; false when waiting failed (the Wal is then failed).
+  bool wait_one();
+  bool drain_in_flight();
+  void drop_pending_after(Zxid zxid);
+  bool cut_segments_after(Zxid zxid, std::string& error);
+  bool rewrite_prefix(const std::string& path, uint64_t file_bytes, uint64_t cut, std::string& error);
   // wal_datapath.cc
   bool submit_batch();
   bool submit_sync_only();

@@ -19,6 +19,59 @@
 
 namespace uk::wal {
 
+int preallocate_zeroed(int fd, uint64_t bytes, uint64_t zero_from, const std::string& dir, const char*& op) {
+  UK_WAL_ASSERT(zero_from % kBlockBytes == 0 && bytes % kBlockBytes == 0, "unaligned segment zero-fill", zero_from,
+                bytes);
+  const off_t size = static_cast<off_t>(bytes);
+  if (::fallocate(fd, 0, 0, size) != 0) {
+    op = "fallocate";
+    if (errno != EOPNOTSUPP && errno != ENOSYS) return errno;
+    static std::atomic<bool> logged{false};
+    if (!logged.exchange(true)) {
+      UK_WARN("wal: fallocate unsupported in %s: segments are sized with ftruncate (ENOSPC may then surface "
+              "on a write instead of at segment creation)", dir.c_str());
+    }
+    op = "ftruncate";
+    if (::ftruncate(fd, size) != 0) return errno;
+  }
+  constexpr size_t kZeroChunk = 1 << 20;
+  void* zeros = nullptr;
+  if (posix_memalign(&zeros, kBlockBytes, kZeroChunk) != 0) {
+    op = "allocate zeros for";
+    return ENOMEM;
+  }
+  std::memset(zeros, 0, kZeroChunk);
+  int zero_errno = 0;
+  for (off_t at = static_cast<off_t>(zero_from); at < size && zero_errno == 0;) {
+    size_t len = static_cast<size_t>(std::min<off_t>(static_cast<off_t>(kZeroChunk), size - at));
+    ssize_t w = ::pwrite(fd, zeros, len, at);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      zero_errno = w < 0 ? errno : EIO;
+      break;
+    }
+    at += w;
+  }
+  std::free(zeros);
+  op = "zero-fill";
+  return zero_errno;
+}
+
+bool list_segments(const std::string& dir, std::vector<std::pair<Zxid, std::string>>& out, std::string& error) {
+  out.clear();
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    error = "wal: opendir " + dir + ": " + std::strerror(errno);
+    return false;
+  }
+  while (dirent* e = ::readdir(d)) {
+    if (std::optional<Zxid> first = parse_segment_file_name(e->d_name)) out.emplace_back(*first, e->d_name);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  return true;
+}
+
 void WalImpl::close_segment() {
   if (seg_fd_ >= 0) ::close(seg_fd_);
   seg_fd_ = -1;
@@ -62,38 +115,13 @@ bool WalImpl::create_segment_file(Zxid first_zxid, std::string& error) {
     ::unlink(path.c_str());
     return false;
   };
-  const off_t size = static_cast<off_t>(options_.segment_bytes);
-  if (::fallocate(fd, 0, 0, size) != 0) {
-    if (errno != EOPNOTSUPP && errno != ENOSYS) return give_up("fallocate", errno);
-    static std::atomic<bool> logged{false};
-    if (!logged.exchange(true)) {
-      UK_WARN("wal: fallocate unsupported in %s: segments are sized with ftruncate (ENOSPC may then surface "
-              "on a write instead of at segment creation)", options_.dir.c_str());
-    }
-    if (::ftruncate(fd, size) != 0) return give_up("ftruncate", errno);
-  }
   // Write zeros over the whole segment once. fallocate leaves "unwritten" extents, and the first write into one
   // makes the next fdatasync commit a metadata change as well as the data: measured here, fdatasync of a 4 KiB
   // append into a fallocated file took p50 420-500 us and p99 3-4.6 ms, into a zero-filled one 260-320 us and
   // 1.0-1.2 ms. Paid once per segment (a blocking pause of roughly segment_bytes / disk bandwidth).
-  {
-    constexpr size_t kZeroChunk = 1 << 20;
-    void* zeros = nullptr;
-    if (posix_memalign(&zeros, kBlockBytes, kZeroChunk) != 0) return give_up("allocate zeros for", ENOMEM);
-    std::memset(zeros, 0, kZeroChunk);
-    int zero_errno = 0;
-    for (off_t at = static_cast<off_t>(kSegmentHeaderBlockBytes); at < size && zero_errno == 0;) {
-      size_t len = static_cast<size_t>(std::min<off_t>(static_cast<off_t>(kZeroChunk), size - at));
-      ssize_t w = ::pwrite(fd, zeros, len, at);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        zero_errno = w < 0 ? errno : EIO;
-        break;
-      }
-      at += w;
-    }
-    std::free(zeros);
-    if (zero_errno != 0) return give_up("zero-fill", zero_errno);
+  const char* op = "";
+  if (int err = preallocate_zeroed(fd, options_.segment_bytes, kSegmentHeaderBlockBytes, options_.dir, op)) {
+    return give_up(op, err);
   }
   // Nothing is in flight during a roll, and pump() copies the next batch into wbuf_ afterwards: borrow it.
   SegmentHeader header;
@@ -124,17 +152,10 @@ namespace uk::wal {
 
 size_t WalImpl::purge_before(Zxid zxid) {
   std::vector<std::pair<Zxid, std::string>> segments;
-  if (DIR* d = ::opendir(options_.dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      if (std::optional<Zxid> first = parse_segment_file_name(e->d_name)) segments.emplace_back(*first, e->d_name);
-    }
-    ::closedir(d);
-  } else {
-    UK_WARN("wal: purge: opendir %s: %s", options_.dir.c_str(), std::strerror(errno));
+  if (std::string error; !list_segments(options_.dir, segments, error)) {
+    UK_WARN("%s (purge)", error.c_str());
     return 0;
   }
-  // Name order, as the recovery scan reads them (fixed-width hex: zxid order).
-  std::sort(segments.begin(), segments.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
   size_t removed = 0;
   // Segment i holds zxids in [first_i, first_{i+1}), so all of them are <= zxid when first_{i+1} <= zxid + 1.
   auto covered = [zxid](Zxid next_first) {

@@ -11,7 +11,16 @@
 //   then records  back to back from offset 4096: u32 magic 0x55574C52 ("RLWU"), u32 payload length,
 //                 u64 zxid, u32 crc32c over (length, zxid, payload), u32 reserved (0), payload bytes.
 //                 A zero magic ends the segment's data (preallocated space reads as zeros).
-// Records never span segments; zxids strictly increase across the whole log.
+// Records never span segments; zxids strictly increase across the whole log; a segment's records are >= the
+// first zxid in its name. The log only ever shrinks at its ends: purge_before() deletes whole segments at the
+// front; truncate_after() and reset() cut it back at the tail (ZAB synchronization with a new leader).
+//
+// Cutting a segment (truncate_after): the segment is copied up to the first removed record into
+// <dir>/wal-<first zxid>.seg.tmp (header block, kept records, zeros to segment_bytes), the copy fdatasynced and
+// renamed over the segment, the directory fsynced. Zeroing the removed records in place is not crash-safe: writes
+// land in any order, and zeros followed by a valid record read as corruption. Segments after the cut are deleted
+// first, newest first with a directory fsync after each, so a crash mid-way leaves a shorter prefix of the old log,
+// never a gap. A *.seg.tmp file is never read as a segment; open() deletes one a crash left behind.
 //
 // Thread-safety: one thread owns a Wal (the thread that calls append/pump/reap).
 #pragma once
@@ -93,6 +102,25 @@ class Wal {
   // were deleted. Failures (a file that cannot be unlinked, a failed directory fsync) are logged, not fatal:
   // the files are only kept longer. Blocking (readdir, unlink, fsync): call it rarely, e.g. after a snapshot.
   virtual size_t purge_before(Zxid zxid) = 0;
+
+  // ZAB synchronization (TRUNC): removes every record with zxid > `zxid`, durably, before returning. Waits for
+  // I/O in flight, drops queued records above zxid, deletes segment files that start above zxid, cuts the segment
+  // holding the first removed record at that record (see the header comment), and positions appends right after
+  // the last kept record. `zxid` need not be a record's zxid: records <= zxid stay, queued or written (queued ones
+  // stay queued). persisted_zxid() and appended_zxid() become min(old, zxid); the next append must exceed that.
+  // No I/O when zxid >= appended_zxid(). With Durability::kNone (appends are not written) the files an earlier
+  // run left are still cut, so a reopen never replays a removed record.
+  // Returns false with `error` (file, offset, errno text) on an I/O failure or on a damaged record met while
+  // finding the cut; the Wal is then failed (failure() non-empty) as after any I/O error, and a reopen finds the
+  // old log or a prefix of it no shorter than the kept records. Blocking (reads the kept part of the cut segment,
+  // writes about segment_bytes, two syncs or more): call it rarely.
+  virtual bool truncate_after(Zxid zxid, std::string& error) = 0;
+  // ZAB synchronization (SNAP): discards the whole log durably after a snapshot at `after` replaced the state:
+  // waits for I/O in flight, drops queued records, deletes every segment file (newest first, a directory fsync
+  // after each). persisted_zxid() and appended_zxid() become `after` (the snapshot holds everything up to it);
+  // the next append must have a zxid > `after` and starts a fresh segment. `after` may be below or above the
+  // old log's zxids. Failures as for truncate_after. Blocking.
+  virtual bool reset(Zxid after, std::string& error) = 0;
 
   // Counters for mntr: batches (write+fdatasync pairs) and records written.
   virtual uint64_t batches_written() const = 0;
