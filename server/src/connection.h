@@ -63,6 +63,9 @@ class Server::Connection final : public Watcher {
   std::deque<int64_t> pending_start_us;  // arrival times of those requests, oldest first (for latency)
   bool handshake_pending = false;  // a createSession txn for this connection is not applied yet
   bool closing_session = false;    // closeSession sent: read nothing more
+  int syncs_pending = 0;           // ensemble: syncs waiting for their barrier; nothing after them is read
+  std::deque<int32_t> sync_xids;
+  std::deque<std::string> sync_paths;
   int32_t negotiated_timeout_ms = 0;
   bool reading = true;
   uint32_t epoll_events = EPOLLIN | EPOLLRDHUP;  // the interest registered with epoll now

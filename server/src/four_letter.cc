@@ -12,6 +12,7 @@
 
 #include "ukeeper/server/server.h"
 #include "connection.h"
+#include "ensemble.h"
 
 namespace uk {
 namespace {
@@ -81,6 +82,9 @@ const char* op_short_name(int32_t type) {
 
 std::string Server::four_letter(std::string_view cmd) const {
   if (cmd == "ruok") return "imok";
+  if (ens_ && !ens_->serving && cmd != "conf" && cmd != "envi" && cmd != "isro" && cmd != "dirs") {
+    return "This ZooKeeper instance is not currently serving requests\n";
+  }
   if (cmd == "srvr") return fl_srvr(false);
   if (cmd == "stat") return fl_srvr(true);
   if (cmd == "mntr") return fl_mntr();
@@ -138,7 +142,7 @@ std::string Server::fl_srvr(bool with_connections) const {
   s += "Connections: " + std::to_string(conns_.size()) + "\n";
   s += "Outstanding: " + std::to_string(processor_.pending_count()) + "\n";
   s += "Zxid: " + hex(tree_.last_zxid()) + "\n";
-  s += "Mode: standalone\n";
+  s += "Mode: " + mode_name() + "\n";
   s += "Node count: " + std::to_string(tree_.node_count()) + "\n";
   return s;
 }
@@ -162,7 +166,7 @@ std::string Server::fl_mntr() const {
   std::string s;
   auto kv = [&s](const char* k, const std::string& v) { s += std::string(k) + "\t" + v + "\n"; };
   kv("zk_version", std::string(kCompatZooKeeperVersion));
-  kv("zk_server_state", "standalone");
+  kv("zk_server_state", mode_name());
   kv("zk_avg_latency", avg);
   kv("zk_max_latency", std::to_string(counters_.latency_max_us / 1000));
   kv("zk_min_latency", std::to_string(counters_.latency_min_us < 0 ? 0 : counters_.latency_min_us / 1000));
@@ -188,6 +192,33 @@ std::string Server::fl_mntr() const {
   kv("zk_wal_persisted_zxid", hex(wal_->persisted_zxid()));
   kv("zk_last_snapshot_zxid", hex(last_snapshot_zxid_));
   kv("zk_snapshots_started", std::to_string(snapshots_started_));
+  if (ens_) {
+    const zab::Zab& z = *ens_->zab;
+    if (ens_->role == zab::Role::kLeading) {
+      kv("zk_followers", std::to_string(z.learner_count()));
+      kv("zk_synced_followers", std::to_string(z.synced_learners()));
+      kv("zk_pending_syncs", std::to_string(ens_->syncs.size()));
+    }
+    kv("zk_peer_state", mode_name() + (ens_->serving ? " - broadcast" : ""));
+    kv("zk_ukeeper_epoch", std::to_string(z.epoch()));
+    kv("zk_ukeeper_leader_id", std::to_string(ens_->leader));
+    kv("zk_ukeeper_peer_transport", ens_->transport->name());
+    kv("zk_ukeeper_elections", std::to_string(z.stats().elections));
+    kv("zk_ukeeper_sync_diff", std::to_string(z.stats().diff_syncs));
+    kv("zk_ukeeper_sync_trunc", std::to_string(z.stats().trunc_syncs));
+    kv("zk_ukeeper_sync_snap", std::to_string(z.stats().snap_syncs));
+    kv("zk_ukeeper_commit_zxid", "0x" + zab::hex_zxid(z.commit_zxid()));
+    uint64_t sent = 0;
+    uint64_t received = 0;
+    for (const auto& [id, spec] : config_.servers) {
+      if (id == ens_->my_id) continue;
+      PeerCounters pc = ens_->transport->counters(id);
+      sent += pc.messages_sent;
+      received += pc.messages_received;
+    }
+    kv("zk_ukeeper_peer_messages_sent", std::to_string(sent));
+    kv("zk_ukeeper_peer_messages_received", std::to_string(received));
+  }
   return s;
 }
 

@@ -1,4 +1,5 @@
-// ukeeper CONFIG: runs a standalone ukeeper node from a zoo.cfg-style file.
+// ukeeper CONFIG: runs a ukeeper node from a zoo.cfg-style file: standalone, or an ensemble member when the file
+// has server.N lines (its id comes from dataDir/myid, as with ZooKeeper).
 #include <signal.h>
 
 #include <cstdio>
@@ -50,13 +51,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   uk::ServerConfig config = std::move(*parsed.config);
-  if (!config.servers.empty()) {
-    UK_WARN("%zu server.N lines present: ensembles are not supported yet, running standalone",
-            config.servers.size());
-  }
-  if (config.client_port == 0) {
-    std::fprintf(stderr, "ukeeper: %s: clientPort is not set (a server.N client port needs ensemble mode, which "
-                 "is not supported yet)\n", source);
+  if (config.client_port == 0 && config.servers.empty()) {
+    std::fprintf(stderr, "ukeeper: %s: clientPort is not set\n", source);
     return 1;
   }
   if (config.durability == uk::Durability::kNone) {

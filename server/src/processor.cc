@@ -134,19 +134,45 @@ void Processor::replay(const Txn& txn) {
   if (txn.zxid > last_assigned_) last_assigned_ = txn.zxid;
 }
 
+void Processor::emit_ready_head(CommitSink& sink) {
+  auto& queue = state_->pending;
+  while (!queue.empty() && queue.front().kind == Pending::Kind::kReady) {
+    Pending& p = queue.front();
+    // Stamp the zxid the client sees with what is applied now, so replies on a connection never go backwards.
+    std::string zx;
+    JuteWriter(zx).put_long(tree_.last_zxid());
+    p.frame.replace(8, 8, zx);
+    sink.reply(p.token, std::move(p.frame), false);
+    queue.pop_front();
+  }
+}
+
+void Processor::apply_committed(const Txn& txn, CommitSink& sink) {
+  emit_ready_head(sink);
+  auto& queue = state_->pending;
+  if (!queue.empty() && queue.front().txn.zxid == txn.zxid) {
+    apply_persisted(txn.zxid, sink);
+    return;
+  }
+  ApplyResult r = tree_.apply(txn);
+  for (const TreeEvent& e : r.events) watches_.trigger(e.type, e.path, e.acl);
+  if (txn.type == TxnType::kCloseSession) sink.session_closed(txn.session);
+  if (txn.zxid > last_assigned_) last_assigned_ = txn.zxid;
+}
+
+void Processor::drop_pending() {
+  state_->pending.clear();
+  state_->outstanding.clear();
+  state_->outbox.clear();
+  last_assigned_ = tree_.last_zxid();
+}
+
 void Processor::apply_persisted(Zxid persisted, CommitSink& sink) {
   auto& queue = state_->pending;
   while (!queue.empty()) {
+    emit_ready_head(sink);
+    if (queue.empty()) break;
     Pending& p = queue.front();
-    if (p.kind == Pending::Kind::kReady) {
-      // Stamp the zxid the client sees with what is applied now, so replies on a connection never go backwards.
-      std::string zx;
-      JuteWriter(zx).put_long(tree_.last_zxid());
-      p.frame.replace(8, 8, zx);
-      sink.reply(p.token, std::move(p.frame), false);
-      queue.pop_front();
-      continue;
-    }
     if (p.txn.zxid > persisted) break;
     ApplyResult r = tree_.apply(p.txn);
     for (const std::string& path : p.touched) {

@@ -17,7 +17,9 @@
 #include "ukeeper/server/acl.h"
 #include "ukeeper/server/proto.h"
 #include "ukeeper/storage/snapshot/snapshot.h"
+#include "clock.h"
 #include "connection.h"
+#include "ensemble.h"
 
 namespace uk {
 namespace {
@@ -29,24 +31,6 @@ constexpr size_t kReadChunk = 64 * 1024;
 // A client that stops reading its replies stops being read from once this much is queued for it.
 constexpr size_t kOutputHighWater = 4 * 1024 * 1024;
 constexpr int64_t kReapIntervalMs = 1000;
-
-int64_t mono_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t mono_us() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t wall_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 std::string random_secret() {
   std::random_device rd;
@@ -143,6 +127,9 @@ bool Server::open_storage(std::string& error) {
         std::optional<Txn> txn = decode_txn(payload);
         if (!txn || txn->zxid != zxid) {
           replay_error = "wal record 0x" + hex_zxid(zxid) + " passed its checksum but does not decode";
+        } else if (ens_) {
+          // An ensemble member applies nothing yet: consensus decides which of these records are committed.
+          ens_->recovered.entries.push_back(zab::Entry{zxid, std::string(payload)});
         } else if (zxid != tree_.last_zxid() + 1) {
           replay_error = "wal has a gap: record 0x" + hex_zxid(zxid) + " follows 0x" + hex_zxid(tree_.last_zxid());
         } else {
@@ -172,7 +159,9 @@ bool Server::start(std::string& error) {
     error = std::string("epoll_create1: ") + std::strerror(errno);
     return false;
   }
+  if (!config_.servers.empty() && !read_myid(error)) return false;
   if (!open_storage(error)) return false;
+  if (ens_ && !start_ensemble(error)) return false;
   uint64_t limit = raise_fd_limit();
   listen_fd_ = tcp_listen(config_.client_port_address, config_.client_port, error);
   if (!listen_fd_.valid()) return false;
@@ -190,9 +179,10 @@ bool Server::start(std::string& error) {
     UK_INFO("autopurge: every %d h and after each snapshot, keeping the newest %d snapshots and the log they need",
             config_.autopurge_purge_interval_hours, config_.autopurge_snap_retain_count);
   }
-  UK_INFO("ukeeper %s serving clients on %s:%d (standalone, tickTime=%d ms, session timeout %d..%d ms, "
+  UK_INFO("ukeeper %s serving clients on %s:%d (%s, tickTime=%d ms, session timeout %d..%d ms, "
           "open files limit %" PRIu64 ")",
-          kUkeeperVersion, config_.client_port_address.c_str(), bound_port_, config_.tick_time_ms,
+          kUkeeperVersion, config_.client_port_address.c_str(), bound_port_,
+          ens_ ? "ensemble member" : "standalone", config_.tick_time_ms,
           config_.min_session_timeout_ms, config_.max_session_timeout_ms, limit);
   return true;
 }
@@ -213,14 +203,14 @@ void Server::run() {
   // Session deadlines are checked at a fraction of the tick so expiry is never late by more than that.
   const int check_interval_ms = std::clamp(config_.tick_time_ms / 4, 10, 500);
   while (!stopping_.load()) {
-    int n = epoll_.wait(events, kMaxEvents, check_interval_ms);
+    int n = epoll_.wait(events, kMaxEvents, ensemble_wait_ms(mono_ms(), check_interval_ms));
     for (int i = 0; i < n; i++) {
       uint64_t tag = events[i].data.u64;
       if (tag == kListenTag) {
         accept_all();
         continue;
       }
-      if (tag == kWakeTag) continue;
+      if (tag == kWakeTag || tag == kPeerEpollTag) continue;
       if (tag == kWalTag) {
         wal_->reap();
         continue;
@@ -232,8 +222,10 @@ void Server::run() {
       if (!c.dead && (events[i].events & EPOLLOUT)) on_writable(c);
     }
     int64_t now = mono_ms();
-    expire_sessions(now);
-    if (now >= next_reap_ms) {
+    if (ens_) ensemble_turn(now);
+    if (!fatal_.empty()) break;
+    if (leads_or_standalone()) expire_sessions(now);
+    if (now >= next_reap_ms && leads_or_standalone()) {
       processor_.reap_containers_and_ttls(wall_ms());
       next_reap_ms = now + kReapIntervalMs;
     }
@@ -346,6 +338,7 @@ void Server::process_input(Connection& c) {
       return;
     }
     if (avail < 4 + static_cast<size_t>(len)) break;
+    if (c.syncs_pending > 0) break;  // nothing overtakes a sync
     if (c.connected && c.pending_writes > 0 && len >= 8) {
       // Per-connection order: a read waits until this connection's earlier writes are answered.
       JuteReader type_reader(std::string_view(c.in.data() + c.in_pos + 8, 4));
@@ -384,6 +377,10 @@ bool Server::process_connect(Connection& c, std::string_view frame) {
     close_connection(c, "client is ahead of this server");
     return false;
   }
+  if (ens_ && !ensemble_serving()) {
+    close_connection(c, "not serving: the ensemble has no leader yet");
+    return false;
+  }
   int32_t timeout = std::clamp(req.timeout_ms, config_.min_session_timeout_ms, config_.max_session_timeout_ms);
   int64_t now = mono_ms();
   c.has_read_only = req.has_read_only;
@@ -395,11 +392,23 @@ bool Server::process_connect(Connection& c, std::string_view frame) {
     s.owner = &c;
     c.client.session = id;
     c.handshake_pending = true;
-    processor_.create_session(c.id, id, timeout, wall_ms());
+    if (ens_ && !leads_or_standalone()) {
+      if (!ensemble_new_session(c, id, timeout)) {
+        close_connection(c, "the leader is not reachable");
+        return false;
+      }
+    } else {
+      processor_.create_session(c.id, id, timeout, wall_ms());
+    }
     UK_DEBUG("new session 0x%" PRIx64 " from %s, timeout %d ms", static_cast<uint64_t>(id), c.peer_ip.c_str(), timeout);
     return true;
   }
   Session* s = sessions_.find(req.session_id);
+  if (s == nullptr && ens_ && !leads_or_standalone()) {
+    // A global session this member has not seen a client of: the tree knows it (and its timeout).
+    auto it = tree_.sessions().find(req.session_id);
+    if (it != tree_.sessions().end()) s = &sessions_.open(it->first, it->second, now);
+  }
   if (s == nullptr || s->closing || req.passwd != sessions_.password_for(req.session_id)) {
     UK_INFO("refusing reconnect of session 0x%" PRIx64 " from %s: %s", static_cast<uint64_t>(req.session_id),
             c.peer_ip.c_str(), s == nullptr || s->closing ? "expired or unknown" : "wrong password");
@@ -456,6 +465,15 @@ bool Server::process_request(Connection& c, std::string_view frame) {
     return false;
   }
   sessions_.touch(*s, mono_ms());
+  if (h.type == static_cast<int32_t>(OpCode::kCloseSession)) {
+    s->closing = true;
+    c.closing_session = true;
+  }
+  if (ens_ && h.type != static_cast<int32_t>(OpCode::kAuth) && ensemble_request(c, h, r, start_us)) {
+    c.last_cxid = h.xid;
+    c.last_op = h.type;
+    return !c.dead;
+  }
   AfterReply after = AfterReply::kContinue;
   if (h.type == static_cast<int32_t>(OpCode::kAuth)) {
     AuthPacket auth;
@@ -471,10 +489,6 @@ bool Server::process_request(Connection& c, std::string_view frame) {
     encode(w, ReplyHeader{kXidAuth, processor_.last_zxid(), to_wire(err)});
     w.end_frame(f);
   } else {
-    if (h.type == static_cast<int32_t>(OpCode::kCloseSession)) {
-      s->closing = true;
-      c.closing_session = true;
-    }
     after = processor_.handle(c.client, h, r, c.out, wall_ms());
   }
   c.last_cxid = h.xid;
@@ -516,13 +530,25 @@ void Server::drive_pipeline() {
   // Each round may unblock connections whose queued reads then run and submit more writes; a bounded number of
   // rounds keeps one busy client from starving the event loop.
   for (int round = 0; round < 16; round++) {
-    for (auto& [zxid, bytes] : processor_.take_outbox()) wal_->append(zxid, bytes);
+    if (ens_) {
+      // The leader's txns go to consensus, which logs them (Append) and applies them once a quorum has them.
+      // A refused proposal means leadership just ended; the role change that follows drops the rest.
+      for (auto& [zxid, bytes] : processor_.take_outbox()) ens_->zab->propose(zxid, std::move(bytes));
+      run_zab_actions();
+    } else {
+      for (auto& [zxid, bytes] : processor_.take_outbox()) wal_->append(zxid, bytes);
+    }
     wal_->pump();
     if (!wal_->failure().empty()) {
       fatal_ = wal_->failure();
       return;
     }
-    processor_.apply_persisted(wal_->persisted_zxid(), *this);
+    if (ens_) {
+      report_persisted();
+      if (!fatal_.empty()) return;
+    } else {
+      processor_.apply_persisted(wal_->persisted_zxid(), *this);
+    }
     if (to_resume_.empty()) return;
     std::vector<uint64_t> resume;
     resume.swap(to_resume_);
@@ -539,8 +565,24 @@ Server::Connection* Server::find_connection(uint64_t token) {
 }
 
 void Server::reply(uint64_t token, std::string frame, bool close_after) {
+  if (token_member(token) != 0) {
+    // A learner's client: the reply travels back with the zxid the learner must have applied first.
+    PeerApp m;
+    m.kind = PeerAppKind::kReply;
+    m.close_after = close_after;
+    m.zxid = tree_.last_zxid();
+    m.bytes = std::move(frame);
+    send_to_member(token, std::move(m));
+    return;
+  }
   Connection* c = find_connection(token);
   if (c == nullptr) return;  // the client went away; its write still applied
+  deliver_reply(*c, std::move(frame), close_after);
+}
+
+void Server::deliver_reply(Connection& conn, std::string frame, bool close_after) {
+  Connection* c = &conn;
+  uint64_t token = c->id;
   c->out.append(frame);
   c->mark_output_pending();
   c->pending_writes--;
@@ -556,6 +598,14 @@ void Server::reply(uint64_t token, std::string frame, bool close_after) {
 }
 
 void Server::session_created(uint64_t token, SessionId id) {
+  if (token_member(token) != 0) {
+    PeerApp m;
+    m.kind = PeerAppKind::kSessionCreated;
+    m.session = id;
+    m.zxid = tree_.last_zxid();
+    send_to_member(token, std::move(m));
+    return;
+  }
   Connection* c = find_connection(token);
   if (c == nullptr || c->client.session != id) return;  // gone before the handshake finished: it will expire
   send_connect_response(*c, id);
@@ -568,8 +618,11 @@ void Server::session_closed(SessionId id) {
   if (s == nullptr) return;
   auto* owner = static_cast<Connection*>(s->owner);
   sessions_.remove(id);
-  // After an explicit closeSession the owner is already closing once its reply is out.
-  if (owner != nullptr && !owner->dead && !owner->close_after_flush) close_connection(*owner, "session closed");
+  // After an explicit closeSession the owner is already closing once its reply is out (on a learner that reply
+  // arrives after the txn applied: the flag set when the request was read keeps the connection for it).
+  if (owner != nullptr && !owner->dead && !owner->close_after_flush && !owner->closing_session) {
+    close_connection(*owner, "session closed");
+  }
 }
 
 void Server::answer_four_letter(Connection& c, std::string_view cmd) {
@@ -669,6 +722,9 @@ void Server::maybe_snapshot() {
                static_cast<uint64_t>(snapshot_zxid_in_progress_));
       return;
     }
+    // Consensus keeps the records since the snapshot before this one in memory, for learners a little behind
+    // (DIFF); one further behind gets the snapshot (SNAP).
+    if (ens_) ens_->zab->compact(last_snapshot_zxid_);
     last_snapshot_zxid_ = snapshot_zxid_in_progress_;
     UK_INFO("snapshot 0x%" PRIx64 " written", static_cast<uint64_t>(last_snapshot_zxid_));
     purge_old_files();

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the seed corpora of the fuzz targets: tests/fuzz/corpus/{request,txn,snapshot,wal}/.
+"""Writes the seed corpora of the fuzz targets: tests/fuzz/corpus/{request,txn,snapshot,wal,zab}/.
 
 Each request seed is one client connection as the server reads it: length-prefixed frames, the first a
 ConnectRequest, then RequestHeader + body frames (zookeeper-protocol.md §1-§5). Each txn seed is one encoded Txn
@@ -368,6 +368,29 @@ def wal_seeds():
     return s
 
 
+def zab_seeds():
+    """Scripts for fuzz_zab.cc: op bytes (0 tick, 1 connect, 2 disconnect, 3 raw, 4 structured message,
+    5 persisted, 6 propose, 7 barrier), each followed by a peer byte and the op's own bytes."""
+    def structured(peer, mtype, epoch=2, echo=1, zxid=(1, 2), commit=(1, 2), token=1, rnd=1, state=0, leader=2,
+                   vote=(1, 2), vote_epoch=1, accepted=1, current=1, ends=0, entries=0, at=(2, 0)):
+        return bytes([4, peer, mtype, epoch, echo, 0, zxid[0], zxid[1], commit[0], commit[1], token, rnd, state,
+                      leader - 1, vote[0], vote[1], vote_epoch, accepted, current, ends, entries, at[0], at[1]])
+    s = {}
+    connect = bytes([1, 0, 1, 1])
+    s["elect_2_as_follower"] = connect + structured(0, 1, state=0, leader=3, vote=(1, 5), vote_epoch=1) + \
+        structured(1, 1, state=0, leader=3, vote=(1, 5), vote_epoch=1) + bytes([0, 0, 10])
+    s["follow_and_sync"] = s["elect_2_as_follower"] + structured(1, 3, epoch=2) + structured(1, 5, epoch=2) + \
+        structured(1, 8, epoch=2, entries=2, at=(2, 0)) + structured(1, 9, epoch=2, zxid=(2, 2)) + \
+        bytes([5, 0, 1]) + structured(1, 11, epoch=2, commit=(2, 2)) + structured(1, 14, epoch=2, commit=(2, 2))
+    s["lead"] = connect + structured(0, 1, state=0, leader=2, vote=(1, 0), vote_epoch=0) + \
+        structured(1, 1, state=0, leader=2, vote=(1, 0), vote_epoch=0) + bytes([0, 0, 10]) + \
+        structured(0, 2, accepted=1) + structured(1, 2, accepted=1) + structured(0, 4, epoch=2, current=1) + \
+        bytes([5, 0, 1]) + structured(0, 10, epoch=2) + bytes([6, 0, 6, 0, 7, 0, 3, 0, 0, 5]) + \
+        structured(0, 12, epoch=2, zxid=(2, 2)) + structured(0, 15, epoch=2, token=1)
+    s["garbage"] = connect + bytes([3, 0, 8]) + b"\x01\x08\xff\xff\xff\xff\xff\xff" + bytes([0, 1, 39])
+    return s
+
+
 def write(kind, seeds):
     d = os.path.join(HERE, "corpus", kind)
     shutil.rmtree(d, ignore_errors=True)
@@ -383,3 +406,4 @@ if __name__ == "__main__":
     write("txn", txn_seeds())
     write("snapshot", snapshot_seeds())
     write("wal", wal_seeds())
+    write("zab", zab_seeds())

@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   auto started = std::chrono::steady_clock::now();
   uint64_t runs = 0;
   uint64_t failures = 0;
+  uk::sim::SimResult total;
   for (uint64_t seed = first; seed <= last; seed++) {
     if (for_minutes > 0 && std::chrono::steady_clock::now() - started > std::chrono::duration<double>(for_minutes * 60)) {
       break;
@@ -71,6 +72,14 @@ int main(int argc, char** argv) {
     o.seed = seed;
     uk::sim::SimResult r = uk::sim::run_simulation(o);
     runs++;
+    total.events += r.events;
+    total.committed += r.committed;
+    total.client_ops += r.client_ops;
+    total.elections += r.elections;
+    total.crashes += r.crashes;
+    total.diff_syncs += r.diff_syncs;
+    total.trunc_syncs += r.trunc_syncs;
+    total.snap_syncs += r.snap_syncs;
     if (!r.ok) {
       failures++;
       std::printf("seed %" PRIu64 " FAILED (%d voters, %d observers): %s\n  replay: uk_sim --seed %" PRIu64
@@ -82,7 +91,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::printf("%" PRIu64 " seeds, %" PRIu64 " failed, %.1f s (%d voters, %d observers, %d clients)\n", runs, failures,
-              secs, base.voters, base.observers, base.clients);
+  std::printf("%" PRIu64 " seeds, %" PRIu64 " failed, %.1f s (%d voters, %d observers, %d clients)\n  all seeds: %s\n",
+              runs, failures, secs, base.voters, base.observers, base.clients, total.summary().c_str() + 4);
   return failures == 0 ? 0 : 1;
 }

@@ -716,5 +716,21 @@ TEST(ConfigExamples, LaptopConfigParsesWithoutWarnings) {
   EXPECT_EQ(c.durability, Durability::kFsync);
 }
 
+TEST(ConfigExamples, LoopbackEnsembleConfigsParseWithoutWarnings) {
+  for (int i = 1; i <= 3; i++) {
+    std::string path = UK_SOURCE_DIR "/configs/loopback-3node/zoo" + std::to_string(i) + ".cfg";
+    ConfigParseResult r = load_config_file(path);
+    ASSERT_TRUE(r.config) << path << ": " << r.error;
+    for (const std::string& w : r.warnings) ADD_FAILURE() << path << ": warning: " << w;
+    const ServerConfig& c = *r.config;
+    EXPECT_EQ(c.client_port, 0);  // each member's client port comes from its server.N line
+    EXPECT_EQ(c.data_dir, "./data/node" + std::to_string(i));
+    ASSERT_EQ(c.servers.size(), 3u);
+    EXPECT_EQ(c.servers.at(i).client_port, 2180 + i);
+    EXPECT_EQ(c.servers.at(i).quorum_port, 2887 + i);
+    EXPECT_FALSE(c.servers.at(i).observer);
+  }
+}
+
 }  // namespace
 }  // namespace uk

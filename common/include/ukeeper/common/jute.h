@@ -101,6 +101,8 @@ class JuteReader {
   size_t remaining() const { return in_.size() - pos_; }
   size_t position() const { return pos_; }
   bool at_end() const { return pos_ == in_.size(); }
+  // The bytes not read yet.
+  std::string_view rest() const { return in_.substr(pos_); }
 
  private:
   uint64_t get_be(int n) {

@@ -82,6 +82,14 @@ class Processor {
   // Applies every pending txn with zxid <= `persisted` (and error replies queued behind earlier writes), in
   // order, firing watches and calling the sink.
   void apply_persisted(Zxid persisted, CommitSink& sink);
+  // Ensemble: applies a txn consensus committed, in zxid order. The leader finds its own txns at the head of the
+  // pending queue and answers them as apply_persisted() does; any other txn (a learner's, or history an elected
+  // leader inherited) is applied as it comes: watches fire and session ends reach the sink.
+  void apply_committed(const Txn& txn, CommitSink& sink);
+  // Ensemble leader, once established: txns are numbered after `zxid` (its epoch's counter 0).
+  void start_numbering_after(Zxid zxid) { last_assigned_ = zxid; }
+  // Ensemble role change: forgets every pending txn and queued reply (their connections are being closed).
+  void drop_pending();
   // Recovery: after the tree was loaded from a snapshot, continue numbering from its last zxid.
   void restored() { last_assigned_ = tree_.last_zxid(); }
   // Recovery: applies a txn read back from the log (no watches, no replies).
@@ -110,6 +118,8 @@ class Processor {
   // commit_immediately: applies what submit() queued, replies for `token` going into `out`.
   AfterReply settle_now(uint64_t token, std::string& out);
   void emit_reply(const Pending& p, const ApplyResult& r, CommitSink& sink);
+  // Sends the ready-made replies at the head of the pending queue.
+  void emit_ready_head(CommitSink& sink);
   Txn make_txn(const ClientContext& c, int32_t xid, TxnType type, int64_t now_ms) const;
 
   AfterReply do_write(ClientContext& c, const RequestHeader& h, JuteReader& body, Reply& reply, int64_t now_ms);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ukeeper/common/config.h"
+#include "ukeeper/consensus/zab.h"
 #include "ukeeper/drivers/socket.h"
 #include "ukeeper/server/processor.h"
 #include "ukeeper/server/sessions.h"
@@ -22,6 +23,9 @@
 #include "ukeeper/storage/wal/wal.h"
 
 namespace uk {
+
+struct EnsembleState;
+struct PeerApp;
 
 inline constexpr const char* kUkeeperVersion = "0.1.0";
 // Reported where ZooKeeper tools parse a ZooKeeper version ("Zookeeper version:" in srvr/stat).
@@ -87,6 +91,40 @@ class Server final : private CommitSink {
   // Counts a reply sent to `c` for a request that arrived at start_us (packets, latency).
   void note_reply(Connection& c, int64_t start_us);
 
+  // Appends a reply frame to `c` and counts it; the request it answers leaves the connection's pending count.
+  void deliver_reply(Connection& c, std::string frame, bool close_after);
+
+  // Ensemble (ensemble.cc); ens_ is null in standalone mode.
+  bool read_myid(std::string& error);
+  bool load_epochs(zab::Epochs& epochs, std::string& error);
+  bool start_ensemble(std::string& error);
+  int ensemble_wait_ms(int64_t now, int wait) const;
+  void ensemble_turn(int64_t now);
+  void report_persisted();
+  void run_zab_actions();
+  void on_zab_action(zab::PersistEpochs& a);
+  void on_zab_action(zab::Truncate& a);
+  void on_zab_action(zab::InstallSnapshot& a);
+  void on_zab_action(zab::Append& a);
+  void on_zab_action(zab::Apply& a);
+  void on_zab_action(zab::Send& a);
+  void on_zab_action(zab::SendSnapshot& a);
+  void on_zab_action(zab::RoleChange& a);
+  void on_zab_action(zab::BarrierDone& a);
+  void on_zab_action(zab::Deliver& a);
+  void on_zab_action(zab::DisconnectPeer& a);
+  void on_zab_action(zab::Note& a);
+  void on_learner_app(int64_t from, PeerApp& m);
+  void on_leader_app(PeerApp& m);
+  void send_to_member(uint64_t token, PeerApp m);
+  void release_held_replies();
+  // A learner forwards writes and every member turns sync into a barrier; true when the request was taken.
+  bool ensemble_request(Connection& c, const RequestHeader& h, JuteReader& body, int64_t start_us);
+  bool ensemble_new_session(Connection& c, SessionId id, int32_t timeout);
+  bool ensemble_serving() const;
+  bool leads_or_standalone() const;
+  std::string mode_name() const;
+
   // CommitSink: results of applied txns (called from drive_pipeline via Processor::apply_persisted).
   void reply(uint64_t token, std::string frame, bool close_after) override;
   void session_created(uint64_t token, SessionId id) override;
@@ -135,6 +173,9 @@ class Server final : private CommitSink {
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
   std::unordered_map<std::string, int> conns_per_ip_;
   std::vector<uint64_t> dead_;  // closed this loop turn; destroyed at its end
+
+  std::unique_ptr<EnsembleState> ens_;
+  std::string session_key_;  // ensemble: the session-password key every member derives alike
 };
 
 }  // namespace uk
