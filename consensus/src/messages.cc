@@ -72,6 +72,7 @@ void encode(const Message& m, std::string& out) {
       w.put_long(m.vote_zxid);
       w.put_long(static_cast<int64_t>(m.vote_epoch));
       w.put_bool(m.observer);
+      w.put_long(static_cast<int64_t>(m.accepted_epoch));
       break;
     case MsgType::kFollowerInfo:
       w.put_long(static_cast<int64_t>(m.accepted_epoch));
@@ -154,6 +155,7 @@ std::optional<Message> decode(std::string_view bytes) {
       m.vote_zxid = r.get_long();
       m.vote_epoch = static_cast<uint64_t>(r.get_long());
       m.observer = r.get_bool();
+      m.accepted_epoch = static_cast<uint64_t>(r.get_long());
       break;
     }
     case MsgType::kFollowerInfo:

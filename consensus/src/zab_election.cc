@@ -39,6 +39,7 @@ void Zab::start_looking(const char* why) {
   received_.clear();
   out_of_election_.clear();
   finalize_at_ = -1;
+  max_accepted_heard_ = 0;
   if (is_voter(options_.my_id)) {
     vote_ = Vote{options_.my_id, last_zxid(), epochs_.current};
     received_[options_.my_id] = Heard{vote_, round_, PeerState::kLooking};
@@ -66,6 +67,7 @@ void Zab::send_vote(PeerId to) {
   m.vote_zxid = vote_.zxid;
   m.vote_epoch = vote_.epoch;
   m.observer = !is_voter(options_.my_id);
+  m.accepted_epoch = epochs_.accepted;
   send(to, m);
 }
 
@@ -98,6 +100,8 @@ void Zab::on_vote(PeerId from, const Message& m) {
 
 void Zab::on_vote_while_looking(PeerId from, const Message& m) {
   if (m.observer) return;  // observers never vote and never lead
+  // A new leader must offer an epoch above every promise a voter made, or that voter cannot follow it.
+  max_accepted_heard_ = std::max(max_accepted_heard_, m.accepted_epoch);
   Vote v{m.vote_leader, m.vote_zxid, m.vote_epoch};
   const PeerId me = options_.my_id;
   if (m.state == PeerState::kLooking) {

@@ -92,6 +92,14 @@ void Zab::on_follower_info(PeerId from, const Message& m) {
     actions_.push_back(DisconnectPeer{from});
     return;
   }
+  if (new_epoch_ != 0 && !m.observer && m.accepted_epoch > new_epoch_) {
+    // This voter promised a newer epoch (to a leader that never got established) and can never follow ours; the
+    // ensemble would run a member short for good. Elect again: the votes carry its promise, and the next epoch
+    // goes above it.
+    start_looking(("server " + std::to_string(from) + " promised epoch " + std::to_string(m.accepted_epoch) +
+                   ", above ours (" + std::to_string(new_epoch_) + ")").c_str());
+    return;
+  }
   Learner& l = learners_[from];
   if (l.attempt == m.attempt) return;  // a repeated registration of the attempt under way
   l = Learner{};
@@ -110,7 +118,7 @@ void Zab::on_follower_info(PeerId from, const Message& m) {
 void Zab::choose_epoch_if_quorum() {
   if (new_epoch_ != 0) return;
   size_t voters = is_voter(options_.my_id) ? 1 : 0;
-  uint64_t max_accepted = epochs_.accepted;
+  uint64_t max_accepted = std::max(epochs_.accepted, max_accepted_heard_);
   for (const auto& [id, l] : learners_) {
     voters += l.observer ? 0 : 1;
     max_accepted = std::max(max_accepted, l.accepted_epoch);

@@ -34,7 +34,7 @@ struct Entry {
 enum class PeerState : uint8_t { kLooking = 0, kFollowing = 1, kLeading = 2, kObserving = 3 };
 
 enum class MsgType : uint8_t {
-  kVote = 1,          // election notification: round, state, vote (leader, zxid, epoch), observer
+  kVote = 1,          // election notification: round, state, vote (leader, zxid, epoch), observer, accepted_epoch
   kFollowerInfo = 2,  // learner -> leader: attempt, accepted_epoch, observer
   kLeaderInfo = 3,    // leader -> learner: attempt, epoch (the new epoch)
   kAckEpoch = 4,      // learner -> leader: attempt, current_epoch, zxid (last logged), base, epoch_ends, observer

@@ -272,6 +272,7 @@ class Zab {
   std::map<PeerId, Heard> received_;       // this round's votes from looking voters
   std::map<PeerId, Heard> out_of_election_; // what following/leading nodes told us
   int64_t finalize_at_ = -1;
+  uint64_t max_accepted_heard_ = 0;  // the highest epoch a voter told us (in votes) it promised to follow
   int64_t next_vote_resend_ = 0;
 
   // Leader.
