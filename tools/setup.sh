@@ -17,6 +17,10 @@ PACKAGES=(
   python3-matplotlib
   # test helpers
   netcat-openbsd procps
+  # DPDK dataplane (issue 8): EAL, PMDs incl. net_af_packet/net_memif/net_tap; veth pairs and namespaces
+  libdpdk-dev dpdk iproute2
+  # RDMA dataplane (issue 7): verbs, the rxe soft-RoCE provider, and a QEMU VM (TCG) whose Debian kernel has RDMA
+  rdma-core libibverbs-dev librdmacm-dev ibverbs-providers ibverbs-utils qemu-system-x86 busybox-static cpio
 )
 
 missing=()
