@@ -19,6 +19,16 @@
 
 namespace uk {
 
+const char* to_string(PeerTransport t) {
+  switch (t) {
+    case PeerTransport::kAuto: return "auto";
+    case PeerTransport::kTcp: return "tcp";
+    case PeerTransport::kRdma: return "rdma";
+    case PeerTransport::kDpdk: return "dpdk";
+  }
+  return "?";
+}
+
 bool ServerConfig::four_letter_allowed(std::string_view cmd) const {
   return four_letter_whitelist.count("*") > 0 || four_letter_whitelist.count(std::string(cmd)) > 0;
 }
@@ -529,6 +539,22 @@ bool apply_durability(Parser& p, const Entry& e) {
   return true;
 }
 
+bool apply_transport(Parser& p, const Entry& e) {
+  std::string v = lower(e.value);
+  if (v == "auto") {
+    p.cfg().transport = PeerTransport::kAuto;
+  } else if (v == "tcp") {
+    p.cfg().transport = PeerTransport::kTcp;
+  } else if (v == "rdma") {
+    p.cfg().transport = PeerTransport::kRdma;
+  } else if (v == "dpdk") {
+    p.cfg().transport = PeerTransport::kDpdk;
+  } else {
+    return p.fail(e, "auto, tcp, rdma or dpdk");
+  }
+  return true;
+}
+
 bool apply_snap_retain_count(Parser& p, const Entry& e) {
   int64_t v = 0;
   if (!p.get_int(e, kIntMin, kIntMax, &v)) return false;
@@ -662,6 +688,7 @@ const KeySpec kKeys[] = {
      }},
     {"forceSync", [](Parser& p, const Entry& e) { return p.set_yes_no(e, &p.force_sync); }},
     {"durability", apply_durability},
+    {"transport", apply_transport},
     {"standaloneEnabled", [](Parser& p, const Entry& e) { return p.set_bool(e, &p.cfg().standalone_enabled); }},
     {"reconfigEnabled", [](Parser& p, const Entry& e) { return p.set_bool(e, &p.cfg().reconfig_enabled); }},
     {"localSessionsEnabled",

@@ -91,7 +91,9 @@ void Zab::on_vote(PeerId from, const Message& m) {
     return;
   }
   if (m.state != PeerState::kLooking) return;
-  if (from == leader_id_ && role_ != Role::kLeading) {
+  // Our leader looking means it gave up leading us, unless this vote left it before it decided (same round, and we
+  // are not yet synchronized with it: the channel is FIFO, so after synchronization nothing that old is in flight).
+  if (from == leader_id_ && role_ != Role::kLeading && (m.round > round_ || phase_ == Phase::kBroadcast)) {
     start_looking("the leader is looking for a leader");
     return;
   }
@@ -122,6 +124,10 @@ void Zab::on_vote_while_looking(PeerId from, const Message& m) {
       received_[me] = Heard{vote_, round_, PeerState::kLooking};
       finalize_at_ = -1;
       broadcast_vote();
+    } else if (!(v == vote_)) {
+      // It holds a worse vote in our round: it may have missed ours (sent while it still followed someone), so
+      // answer now rather than at the next periodic re-send.
+      send_vote(from);
     }
     received_[from] = Heard{v, m.round, m.state};
     if (!quorum_agrees(received_, vote_, false)) return;

@@ -248,6 +248,16 @@ bool Server::start_ensemble(std::string& error) {
   e.touch_interval_ms = std::max(10, config_.tick_time_ms / 2);
   e.zab = std::make_unique<zab::Zab>(o, static_cast<uint64_t>(mono_ms()) ^ static_cast<uint64_t>(e.my_id));
 
+  // Transport choice. TCP is the one every member has; RDMA and DPDK join it when their transports land (issues 7
+  // and 8): until then asking for them is a configuration error, not a silent fallback.
+  if (config_.transport == PeerTransport::kRdma || config_.transport == PeerTransport::kDpdk) {
+    error = std::string("transport=") + to_string(config_.transport) +
+            ": this build carries member traffic over TCP only so far; use transport=auto or transport=tcp";
+    return false;
+  }
+  if (config_.transport == PeerTransport::kAuto) {
+    UK_INFO("transport=auto: no RDMA device or DPDK port is configured for this member; members talk over TCP");
+  }
   TcpTransportOptions t;
   t.my_id = e.my_id;
   const ServerSpec& me = config_.servers.at(e.my_id);

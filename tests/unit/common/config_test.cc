@@ -701,6 +701,23 @@ TEST(ConfigFamilies, DynamicConfigFileAndTuningKeysWarnEach) {
 
 // --- the shipped example ---
 
+TEST(Config, TransportKey) {
+  for (auto [text, want] : {std::pair{"auto", PeerTransport::kAuto}, {"TCP", PeerTransport::kTcp},
+                            {"rdma", PeerTransport::kRdma}, {"Dpdk", PeerTransport::kDpdk}}) {
+    ConfigParseResult r = parse_config(std::string("dataDir=/tmp/x\nclientPort=2181\ntransport=") + text + "\n", "t.cfg");
+    ASSERT_TRUE(r.config) << r.error;
+    EXPECT_EQ(r.config->transport, want) << text;
+  }
+  ConfigParseResult bad = parse_config("dataDir=/tmp/x\nclientPort=2181\ntransport=infiniband\n", "t.cfg");
+  ASSERT_FALSE(bad.config);
+  EXPECT_NE(bad.error.find("t.cfg:3"), std::string::npos) << bad.error;
+  EXPECT_NE(bad.error.find("transport"), std::string::npos) << bad.error;
+  EXPECT_NE(bad.error.find("auto, tcp, rdma or dpdk"), std::string::npos) << bad.error;
+  ConfigParseResult def = parse_config("dataDir=/tmp/x\nclientPort=2181\n", "t.cfg");
+  ASSERT_TRUE(def.config);
+  EXPECT_EQ(def.config->transport, PeerTransport::kAuto);
+}
+
 TEST(ConfigExamples, LaptopConfigParsesWithoutWarnings) {
   ConfigParseResult r = load_config_file(UK_SOURCE_DIR "/configs/laptop.cfg");
   ASSERT_TRUE(r.config) << r.error;

@@ -25,6 +25,10 @@ struct ServerSpec {
 
 enum class Durability { kFsync, kAsync, kNone };
 
+// How ensemble members talk to each other (`transport` key): the best both ends have (auto), or one forced.
+enum class PeerTransport { kAuto, kTcp, kRdma, kDpdk };
+const char* to_string(PeerTransport t);
+
 struct ServerConfig {
   int tick_time_ms = 2000;
   std::string data_dir;      // required by ZooKeeper; ukeeper's embedded default sets ./data
@@ -49,6 +53,7 @@ struct ServerConfig {
   int64_t snap_count = 100000;
   int64_t prealloc_size_kb = 65536;
   Durability durability = Durability::kFsync;  // `durability` key; forceSync=no maps to kAsync
+  PeerTransport transport = PeerTransport::kAuto;  // `transport` key
   bool standalone_enabled = true;
   bool reconfig_enabled = false;
   bool local_sessions_enabled = false;
