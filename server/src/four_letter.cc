@@ -204,6 +204,7 @@ std::string Server::fl_mntr() const {
     kv("zk_ukeeper_leader_id", std::to_string(ens_->leader));
     kv("zk_ukeeper_peer_transport", ens_->transport->name());
     kv("zk_ukeeper_elections", std::to_string(z.stats().elections));
+    kv("zk_ukeeper_role_changes", std::to_string(ens_->role_changes));
     kv("zk_ukeeper_sync_diff", std::to_string(z.stats().diff_syncs));
     kv("zk_ukeeper_sync_trunc", std::to_string(z.stats().trunc_syncs));
     kv("zk_ukeeper_sync_snap", std::to_string(z.stats().snap_syncs));

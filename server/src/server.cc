@@ -19,6 +19,7 @@
 #include "ukeeper/storage/snapshot/snapshot.h"
 #include "clock.h"
 #include "connection.h"
+#include "files.h"
 #include "ensemble.h"
 
 namespace uk {
@@ -49,29 +50,13 @@ bool may_pass_pending_writes(int32_t type) {
 // The password key: 16 random bytes kept in the data directory, so session passwords survive restarts.
 bool load_or_create_secret(const std::string& data_dir, std::string& secret, std::string& error) {
   std::string path = data_dir + "/ukeeper.secret";
-  if (FILE* f = std::fopen(path.c_str(), "rb")) {
-    secret.assign(16, '\0');
-    size_t n = std::fread(secret.data(), 1, secret.size(), f);
-    std::fclose(f);
-    if (n == secret.size()) return true;
-    error = path + ": truncated (expected 16 bytes)";
+  if (read_small_file(path, secret)) {
+    if (secret.size() == 16) return true;
+    error = path + ": " + std::to_string(secret.size()) + " bytes, expected 16";
     return false;
   }
   secret = random_secret();
-  std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr || std::fwrite(secret.data(), 1, secret.size(), f) != secret.size() || std::fflush(f) != 0 ||
-      fsync(fileno(f)) != 0) {
-    error = tmp + ": " + std::strerror(errno);
-    if (f != nullptr) std::fclose(f);
-    return false;
-  }
-  std::fclose(f);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = path + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
+  return write_file_durably(path, secret, error);
 }
 
 std::string hex_zxid(Zxid z) {
