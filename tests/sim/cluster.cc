@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "ukeeper/common/jute.h"
+#include "ukeeper/dataplane/transport.h"
 
 namespace uk::sim {
 namespace {
@@ -129,10 +130,52 @@ struct Disk {
   uint64_t generation = 0;  // bumps on truncate/install/crash: a sync in flight then completes into nothing
 };
 
+class Cluster;
+
+// A member's end of the simulated network, behind the same contract as the TCP transport (dataplane/transport.h):
+// send() hands a message to the network, which delivers it later in order unless the channel breaks; arrivals,
+// connects and disconnects queue here until the node's host polls them, as the server polls its TcpTransport.
+class SimTransport final : public Transport {
+ public:
+  SimTransport(Cluster& cluster, PeerId me) : cluster_(cluster), me_(me) {}
+  bool send(PeerId peer, std::string_view message) override;
+  void poll(int64_t, std::vector<PeerEvent>& out) override {
+    for (PeerEvent& e : inbox_) out.push_back(std::move(e));
+    inbox_.clear();
+  }
+  bool connected(PeerId peer) const override;
+  void disconnect(PeerId peer) override;
+  const char* name() const override { return "sim"; }
+  PeerCounters counters(PeerId peer) const override {
+    auto it = counters_.find(peer);
+    return it == counters_.end() ? PeerCounters{} : it->second;
+  }
+  // The network's side.
+  void arrive(PeerEvent e) {
+    PeerCounters& c = counters_[e.peer];
+    if (e.kind == PeerEvent::Kind::kMessage) {
+      c.messages_received++;
+      c.bytes_received += e.message.size();
+    } else if (e.kind == PeerEvent::Kind::kConnected) {
+      c.connects++;
+    } else {
+      c.disconnects++;
+    }
+    inbox_.push_back(std::move(e));
+  }
+
+ private:
+  Cluster& cluster_;
+  PeerId me_;
+  std::vector<PeerEvent> inbox_;
+  std::map<PeerId, PeerCounters> counters_;
+};
+
 struct Node {
   PeerId id = 0;
   bool up = true;
   std::unique_ptr<zab::Zab> zab;
+  std::unique_ptr<SimTransport> transport;
   Disk disk;
   State state;
   Zxid applied = 0;
@@ -179,6 +222,11 @@ class Cluster {
   explicit Cluster(const SimOptions& o) : o_(o), rng_(o.seed) {}
   SimResult run();
 
+  // The network, as the members' SimTransports see it.
+  bool net_send(PeerId from, PeerId to, std::string bytes);
+  bool link_up(PeerId a, PeerId b) { return link(a, b).up; }
+  void break_link(PeerId a, PeerId b, bool reconnect);
+
  private:
   // scheduling
   void at(int64_t time, Ev kind, PeerId a = 0, PeerId b = 0, uint64_t x = 0, std::string bytes = {}) {
@@ -208,9 +256,9 @@ class Cluster {
   void fail_local_clients(Node& n);
 
   // network
-  void net_send(PeerId from, PeerId to, std::string bytes);
-  void break_link(PeerId a, PeerId b, bool reconnect);
   void try_link_up(PeerId a, PeerId b);
+  // The host's turn after the network queued something for a member: poll its transport, feed consensus.
+  void node_turn(Node& n);
 
   // clients
   void client_step(Client& c);
@@ -268,6 +316,7 @@ void Cluster::fail(const std::string& why) {
 
 void Cluster::boot(Node& n) {
   n.up = true;
+  n.transport = std::make_unique<SimTransport>(*this, n.id);
   auto opts = zopts_;
   opts.my_id = n.id;
   n.zab = std::make_unique<zab::Zab>(opts, rng_());
@@ -329,7 +378,7 @@ void Cluster::handle(Node& n, zab::Action& action) {
   } else if (auto* apply = std::get_if<zab::Apply>(&action)) {
     on_apply(n, apply->entry);
   } else if (auto* send = std::get_if<zab::Send>(&action)) {
-    net_send(n.id, send->peer, std::move(send->bytes));
+    n.transport->send(send->peer, send->bytes);
   } else if (auto* snap = std::get_if<zab::SendSnapshot>(&action)) {
     if (n.applied != snap->zxid) fail("SendSnapshot at 0x" + zab::hex_zxid(snap->zxid) + " but state is at 0x" +
                                       zab::hex_zxid(n.applied));
@@ -339,7 +388,7 @@ void Cluster::handle(Node& n, zab::Action& action) {
     m.attempt = snap->attempt;
     m.zxid = snap->zxid;
     m.payload = encode_state(n.state);
-    net_send(n.id, snap->peer, zab::encode(m));
+    n.transport->send(snap->peer, zab::encode(m));
   } else if (auto* rc = std::get_if<zab::RoleChange>(&action)) {
     log("node " + std::to_string(n.id) + ": " + zab::to_string(rc->role) + (rc->serving ? " serving" : "") +
         " epoch " + std::to_string(rc->epoch) + " leader " + std::to_string(rc->leader));
@@ -364,7 +413,7 @@ void Cluster::handle(Node& n, zab::Action& action) {
   } else if (auto* d = std::get_if<zab::Deliver>(&action)) {
     if (n.zab->role() == zab::Role::kLeading) n.zab->propose(n.zab->next_zxid(), d->payload);
   } else if (auto* dp = std::get_if<zab::DisconnectPeer>(&action)) {
-    break_link(n.id, dp->peer, true);
+    n.transport->disconnect(dp->peer);
   } else if (auto* note = std::get_if<zab::Note>(&action)) {
     log("node " + std::to_string(n.id) + ": " + note->text);
   }
@@ -495,9 +544,39 @@ void Cluster::fail_local_clients(Node& n) {
 
 // --- network ----------------------------------------------------------------------------------------------------
 
-void Cluster::net_send(PeerId from, PeerId to, std::string bytes) {
+void Cluster::node_turn(Node& n) {
+  std::vector<PeerEvent> events;
+  n.transport->poll(now_, events);
+  for (PeerEvent& e : events) {
+    if (!n.up) return;
+    switch (e.kind) {
+      case PeerEvent::Kind::kConnected: n.zab->peer_connected(e.peer); break;
+      case PeerEvent::Kind::kDisconnected: n.zab->peer_disconnected(e.peer); break;
+      case PeerEvent::Kind::kMessage: n.zab->receive(e.peer, e.message); break;
+    }
+    drain(n);
+  }
+}
+
+bool SimTransport::send(PeerId peer, std::string_view message) {
+  bool ok = cluster_.net_send(me_, peer, std::string(message));
+  PeerCounters& c = counters_[peer];
+  if (ok) {
+    c.messages_sent++;
+    c.bytes_sent += message.size();
+  } else {
+    c.dropped++;
+  }
+  return ok;
+}
+
+bool SimTransport::connected(PeerId peer) const { return cluster_.link_up(me_, peer); }
+
+void SimTransport::disconnect(PeerId peer) { cluster_.break_link(me_, peer, true); }
+
+bool Cluster::net_send(PeerId from, PeerId to, std::string bytes) {
   Link& l = link(from, to);
-  if (!l.up) return;
+  if (!l.up) return false;
   int dir = from < to ? 0 : 1;
   int64_t delay = chance(0.03) ? rnd(2'000, 20'000) : rnd(20, 300);
   int64_t t = std::max(now_ + delay, l.last_delivery[dir]);
@@ -511,8 +590,9 @@ void Cluster::net_send(PeerId from, PeerId to, std::string bytes) {
   at(t, Ev::kDeliver, from, to, l.incarnation, std::move(bytes));
   if (faults_on_ && chance(0.0005)) {
     log("link " + std::to_string(from) + "-" + std::to_string(to) + " breaks");
-    break_link(from, to, true);
+    break_link(from, to, true);  // what was just sent is lost with the channel, as over TCP
   }
+  return true;
 }
 
 void Cluster::break_link(PeerId a, PeerId b, bool reconnect) {
@@ -523,8 +603,8 @@ void Cluster::break_link(PeerId a, PeerId b, bool reconnect) {
     for (PeerId x : {a, b}) {
       Node& n = node(x);
       if (!n.up) continue;
-      n.zab->peer_disconnected(x == a ? b : a);
-      drain(n);
+      n.transport->arrive(PeerEvent{PeerEvent::Kind::kDisconnected, x == a ? b : a, {}});
+      node_turn(n);
     }
   }
   if (reconnect && !l.reconnect_pending) {
@@ -542,8 +622,8 @@ void Cluster::try_link_up(PeerId a, PeerId b) {
   l.last_delivery[0] = l.last_delivery[1] = now_;
   for (PeerId x : {a, b}) {
     Node& n = node(x);
-    n.zab->peer_connected(x == a ? b : a);
-    drain(n);
+    n.transport->arrive(PeerEvent{PeerEvent::Kind::kConnected, x == a ? b : a, {}});
+    node_turn(n);
   }
   // Contract violation on purpose, rarely: a message of an earlier channel shows up again on this one.
   if (faults_on_ && chance(0.05)) {
@@ -771,8 +851,8 @@ SimResult Cluster::run() {
           at(silent_until_, Ev::kDeliver, ev.a, ev.b, ev.x, std::move(ev.bytes));
           break;
         }
-        n.zab->receive(ev.a, ev.bytes);
-        drain(n);
+        n.transport->arrive(PeerEvent{PeerEvent::Kind::kMessage, ev.a, std::move(ev.bytes)});
+        node_turn(n);
         break;
       }
       case Ev::kDiskSync: {

@@ -1,7 +1,8 @@
 // The deterministic cluster simulator: N ZAB nodes (consensus/zab.h, the production state machine), a simulated
 // network, simulated disks and simulated clients in one process, driven by one seed.
 //
-// - Network: one channel per node pair honouring the dataplane contract (reliable FIFO while up). Every message
+// - Network: one channel per node pair honouring the dataplane contract (reliable FIFO while up), reached through
+//   a SimTransport per member that implements uk::Transport as the TCP transport does. Every message
 //   gets a random delay (FIFO kept), channels break at random (in-flight messages lost, both ends told) and come
 //   back after a while, partitions cut a random minority off for a while, and, as a contract violation the nodes
 //   must survive, a stale message of an earlier channel is sometimes delivered again after a reconnect.
