@@ -1,20 +1,22 @@
 // ukbench: load generator speaking the ZooKeeper wire protocol (through uk::client), so the same binary measures
-// ukeeper and Apache ZooKeeper. Workloads: read, write, mixed:R/W, create-delete, ephemeral-churn. Closed loop by
-// default (each connection keeps --window requests in flight); with --rate R, open loop at R ops/s in total with
-// every latency measured from the request's intended send time, so a stalled server is charged for the requests
-// it delayed (no coordinated omission). Latencies go into HDR-style histograms (uk::Histogram, ±0.2%).
+// ukeeper and Apache ZooKeeper. Workloads: read, write, mixed:R/W, create-delete, ephemeral-churn, and the
+// coordination workloads watch-fanout and lock-handoff (ukbench_coord.cc). Closed loop by default (each connection
+// keeps --window requests in flight); with --rate R, open loop at R ops/s in total with every latency measured from
+// the request's intended send time, so a stalled server is charged for the requests it delayed (no coordinated
+// omission); with --sweep-rates R1,R2,... one open-loop run per rate and a throughput-against-latency summary.
+// Latencies go into HDR-style histograms (uk::Histogram, ±0.2%).
 //
-// Structure: --threads worker threads, each running one epoll loop over its share of the --connections; each
-// thread records into its own histograms, merged after the run. The main thread prints a progress line every
-// second. Sessions: each connection carries exactly one session (N sessions over M < N connections, which the
-// ZooKeeper protocol cannot multiplex, is approximated by N connections).
+// Structure: --threads worker threads, each running one epoll loop over its share of the sessions (so thousands
+// of sessions cost a handful of threads); each thread records into its own histograms, merged after the run. The
+// main thread prints a progress line every second. The ZooKeeper protocol carries exactly one session per TCP
+// connection, so --sessions N means N connections, spread over the --threads event loops.
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
-#include <poll.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -22,138 +24,15 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
-#include <memory>
 #include <random>
-#include <string>
 #include <thread>
-#include <vector>
 
-#include "ukeeper/client/connection.h"
+#include "ukbench.h"
 #include "ukeeper/client/requests.h"
-#include "ukeeper/common/histogram.h"
 
-namespace {
+namespace ukbench {
 
-namespace uc = uk::client;
-using uc::Clock;
-using Nanos = std::chrono::nanoseconds;
-
-// ---------------------------------------------------------------------------------------------------------------
-// Options
-
-enum class Workload { kRead, kWrite, kMixed, kCreateDelete, kEphemeralChurn };
-
-struct Options {
-  std::string host = "127.0.0.1";
-  int port = 2181;
-  std::string workload_spec = "read";
-  Workload workload = Workload::kRead;
-  double read_fraction = 1.0;  // mixed: probability that an op is a read
-  size_t value_bytes = 100;
-  int znodes = 1000;
-  std::string keys_spec = "uniform";
-  double zipf_s = 0.0;  // 0: uniform
-  int connections = 1;
-  int sessions = 0;  // 0: one per connection
-  int threads = 0;   // 0: min(connections, cores)
-  int window = 1;
-  double rate = 0.0;  // ops/s in total; 0: closed loop
-  double warmup_s = 1.0;
-  double duration_s = 5.0;
-  int repeat = 1;
-  std::string label;
-  std::string json_path;
-  uint64_t seed = 1;
-};
-
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "ukbench: %s\n"
-               "usage: ukbench [--host H] [--port P] [--workload read|write|mixed:R/W|create-delete|ephemeral-churn]\n"
-               "               [--value-bytes B] [--znodes N] [--keys uniform|zipf[:s]] [--connections M]\n"
-               "               [--sessions N] [--threads T] [--window W] [--rate R] [--warmup S] [--duration S]\n"
-               "               [--repeat K] [--label L] [--json FILE] [--seed X]\n",
-               why);
-  std::exit(2);
-}
-
-void parse_workload(Options& o) {
-  const std::string& w = o.workload_spec;
-  if (w == "read") {
-    o.workload = Workload::kRead;
-  } else if (w == "write") {
-    o.workload = Workload::kWrite;
-    o.read_fraction = 0.0;
-  } else if (w.rfind("mixed", 0) == 0) {
-    o.workload = Workload::kMixed;
-    int r = 90;
-    int wr = 10;
-    if (w.size() > 5 && (w[5] != ':' || std::sscanf(w.c_str() + 6, "%d/%d", &r, &wr) != 2)) usage("bad mixed:R/W");
-    if (r < 0 || wr < 0 || r + wr == 0) usage("bad mixed ratio");
-    o.read_fraction = static_cast<double>(r) / (r + wr);
-  } else if (w == "create-delete") {
-    o.workload = Workload::kCreateDelete;
-  } else if (w == "ephemeral-churn") {
-    o.workload = Workload::kEphemeralChurn;
-  } else {
-    usage("unknown workload (watch-fanout and lock-handoff are not implemented yet)");
-  }
-}
-
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; i++) {
-    std::string k = argv[i];
-    if (k == "--help" || k == "-h") usage("help");
-    if (i + 1 >= argc) usage(("missing value for " + k).c_str());
-    std::string v = argv[++i];
-    if (k == "--host") o.host = v;
-    else if (k == "--port") o.port = std::atoi(v.c_str());
-    else if (k == "--workload") o.workload_spec = v;
-    else if (k == "--value-bytes") o.value_bytes = static_cast<size_t>(std::atol(v.c_str()));
-    else if (k == "--znodes") o.znodes = std::atoi(v.c_str());
-    else if (k == "--keys") o.keys_spec = v;
-    else if (k == "--connections") o.connections = std::atoi(v.c_str());
-    else if (k == "--sessions") o.sessions = std::atoi(v.c_str());
-    else if (k == "--threads") o.threads = std::atoi(v.c_str());
-    else if (k == "--window") o.window = std::atoi(v.c_str());
-    else if (k == "--rate") o.rate = std::atof(v.c_str());
-    else if (k == "--warmup") o.warmup_s = std::atof(v.c_str());
-    else if (k == "--duration") o.duration_s = std::atof(v.c_str());
-    else if (k == "--repeat") o.repeat = std::atoi(v.c_str());
-    else if (k == "--label") o.label = v;
-    else if (k == "--json") o.json_path = v;
-    else if (k == "--seed") o.seed = std::strtoull(v.c_str(), nullptr, 10);
-    else usage(("unknown option " + k).c_str());
-  }
-  parse_workload(o);
-  if (o.keys_spec == "uniform") {
-    o.zipf_s = 0.0;
-  } else if (o.keys_spec.rfind("zipf", 0) == 0) {
-    o.zipf_s = o.keys_spec.size() > 5 ? std::atof(o.keys_spec.c_str() + 5) : 0.99;
-    if (o.zipf_s <= 0.0) usage("bad zipf exponent");
-  } else {
-    usage("bad --keys");
-  }
-  if (o.sessions > o.connections) o.connections = o.sessions;
-  if (o.sessions == 0) o.sessions = o.connections;
-  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (o.threads <= 0) o.threads = std::min(o.connections, cores);
-  o.threads = std::min(o.threads, o.connections);
-  if (o.connections < 1 || o.window < 1 || o.znodes < 1 || o.duration_s <= 0 || o.warmup_s < 0 || o.repeat < 1 ||
-      o.rate < 0) {
-    usage("connections, window, znodes, duration and repeat must be positive");
-  }
-  if (o.label.empty()) o.label = o.workload_spec;
-  return o;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Operation kinds, one histogram each.
-
-enum OpKind : int { kGetData, kSetData, kCreate, kDelete, kConnect, kCreateEphemeral, kCloseSession, kOpKinds };
-constexpr const char* kOpNames[kOpKinds] = {"getData", "setData", "create", "delete", "connect", "createEphemeral",
-                                            "closeSession"};
+bool is_coordination(Workload w) { return w == Workload::kWatchFanout || w == Workload::kLockHandoff; }
 
 int kind_of(int32_t type) {
   switch (type) {
@@ -161,26 +40,27 @@ int kind_of(int32_t type) {
     case uc::op::kSetData: return kSetData;
     case uc::op::kCreate: return kCreate;
     case uc::op::kDelete: return kDelete;
+    case uc::op::kExists: return kExists;
+    case uc::op::kGetChildren: return kGetChildren;
     default: return -1;
   }
 }
 
-struct Histograms {
-  std::vector<std::unique_ptr<uk::Histogram>> by_kind;
-  Histograms() {
-    for (int i = 0; i < kOpKinds; i++) by_kind.push_back(std::make_unique<uk::Histogram>());
+std::unique_ptr<uc::Connection> open_or_exit(const Options& o, size_t max_in_flight, const char* what, int index) {
+  uc::Connection::Options co;
+  co.host = o.host;
+  co.port = o.port;
+  co.max_in_flight = max_in_flight;
+  std::string error;
+  auto c = uc::Connection::open(co, &error);
+  if (!c) {
+    std::fprintf(stderr, "ukbench: %s %d: %s\n", what, index, error.c_str());
+    std::exit(1);
   }
-};
+  return c;
+}
 
-// Per-thread counters read by the progress line; one cache line each so workers do not share lines.
-struct alignas(64) Progress {
-  std::atomic<uint64_t> completed{0};
-  std::atomic<uint64_t> errors{0};
-};
-
-// ---------------------------------------------------------------------------------------------------------------
-// Keys
-
+// Key choice: uniform, or zipf with key i weighted 1/(i+1)^s.
 class KeyChooser {
  public:
   KeyChooser(int n, double zipf_s) : n_(n) {
@@ -206,41 +86,170 @@ class KeyChooser {
   std::vector<double> cdf_;
 };
 
+namespace {
+
 // ---------------------------------------------------------------------------------------------------------------
-// Shared state of one run
+// Options
 
-constexpr const char* kRoot = "/ukbench";
-
-struct RunShared {
-  const Options* opt = nullptr;
-  std::vector<std::string> key_paths;
-  std::string value;
-  const KeyChooser* keys = nullptr;
-  Clock::time_point start;          // warm-up begins
-  Clock::time_point measure_start;  // recording begins (by intended send time)
-  Clock::time_point measure_end;    // no op is intended at or after this
-  std::atomic<bool> abort{false};
-  std::atomic<int> failed_connections{0};
-};
-
-uint64_t since(const RunShared& s, Clock::time_point t) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<Nanos>(t - s.start).count());
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "ukbench: %s\n"
+               "usage: ukbench [--host H] [--port P]\n"
+               "               [--workload read|write|mixed:R/W|create-delete|ephemeral-churn|watch-fanout|"
+               "lock-handoff]\n"
+               "               [--value-bytes B] [--znodes N] [--keys uniform|zipf[:s]] [--connections M]\n"
+               "               [--sessions N] [--threads T] [--window W] [--rate R | --sweep-rates R1,R2,...]\n"
+               "               [--watchers K] [--contenders N] [--warmup S] [--duration S] [--repeat K]\n"
+               "               [--label L] [--json FILE] [--seed X]\n",
+               why);
+  std::exit(2);
 }
+
+void parse_workload(Options& o) {
+  const std::string& w = o.workload_spec;
+  if (w == "read") {
+    o.workload = Workload::kRead;
+  } else if (w == "write") {
+    o.workload = Workload::kWrite;
+    o.read_fraction = 0.0;
+  } else if (w.rfind("mixed", 0) == 0) {
+    o.workload = Workload::kMixed;
+    int r = 90;
+    int wr = 10;
+    if (w.size() > 5 && (w[5] != ':' || std::sscanf(w.c_str() + 6, "%d/%d", &r, &wr) != 2)) usage("bad mixed:R/W");
+    if (r < 0 || wr < 0 || r + wr == 0) usage("bad mixed ratio");
+    o.read_fraction = static_cast<double>(r) / (r + wr);
+  } else if (w == "create-delete") {
+    o.workload = Workload::kCreateDelete;
+  } else if (w == "ephemeral-churn") {
+    o.workload = Workload::kEphemeralChurn;
+  } else if (w == "watch-fanout") {
+    o.workload = Workload::kWatchFanout;
+  } else if (w == "lock-handoff") {
+    o.workload = Workload::kLockHandoff;
+  } else {
+    usage("unknown workload");
+  }
+}
+
+bool parse_rates(const std::string& spec, std::vector<double>& out) {
+  size_t at = 0;
+  while (at <= spec.size()) {
+    size_t comma = spec.find(',', at);
+    if (comma == std::string::npos) comma = spec.size();
+    char* end = nullptr;
+    std::string item = spec.substr(at, comma - at);
+    double r = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end != '\0' || !(r > 0)) return false;
+    out.push_back(r);
+    at = comma + 1;
+  }
+  return !out.empty();
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; i++) {
+    std::string k = argv[i];
+    if (k == "--help" || k == "-h") usage("help");
+    if (i + 1 >= argc) usage(("missing value for " + k).c_str());
+    std::string v = argv[++i];
+    if (k == "--host") o.host = v;
+    else if (k == "--port") o.port = std::atoi(v.c_str());
+    else if (k == "--workload") o.workload_spec = v;
+    else if (k == "--value-bytes") o.value_bytes = static_cast<size_t>(std::atol(v.c_str()));
+    else if (k == "--znodes") o.znodes = std::atoi(v.c_str());
+    else if (k == "--keys") o.keys_spec = v;
+    else if (k == "--connections") o.connections = std::atoi(v.c_str());
+    else if (k == "--sessions") o.sessions = std::atoi(v.c_str());
+    else if (k == "--threads") o.threads = std::atoi(v.c_str());
+    else if (k == "--window") o.window = std::atoi(v.c_str());
+    else if (k == "--rate") o.rate = std::atof(v.c_str());
+    else if (k == "--sweep-rates") { if (!parse_rates(v, o.sweep_rates)) usage("bad --sweep-rates"); }
+    else if (k == "--watchers") o.watchers = std::atoi(v.c_str());
+    else if (k == "--contenders") o.contenders = std::atoi(v.c_str());
+    else if (k == "--warmup") o.warmup_s = std::atof(v.c_str());
+    else if (k == "--duration") o.duration_s = std::atof(v.c_str());
+    else if (k == "--repeat") o.repeat = std::atoi(v.c_str());
+    else if (k == "--label") o.label = v;
+    else if (k == "--json") o.json_path = v;
+    else if (k == "--seed") o.seed = std::strtoull(v.c_str(), nullptr, 10);
+    else usage(("unknown option " + k).c_str());
+  }
+  parse_workload(o);
+  if (o.keys_spec == "uniform") {
+    o.zipf_s = 0.0;
+  } else if (o.keys_spec.rfind("zipf", 0) == 0) {
+    o.zipf_s = o.keys_spec.size() > 5 ? std::atof(o.keys_spec.c_str() + 5) : 0.99;
+    if (o.zipf_s <= 0.0) usage("bad zipf exponent");
+  } else {
+    usage("bad --keys");
+  }
+  if (o.watchers < 1 || o.contenders < 1) usage("--watchers and --contenders must be positive");
+  // The coordination workloads' sessions are their roles: K watchers and one writer, or N contenders.
+  if (o.workload == Workload::kWatchFanout) o.connections = o.watchers + 1;
+  if (o.workload == Workload::kLockHandoff) o.connections = o.contenders;
+  if (is_coordination(o.workload)) o.sessions = 0;
+  if (o.sessions > o.connections) o.connections = o.sessions;
+  if (o.sessions == 0) o.sessions = o.connections;
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (o.threads <= 0) o.threads = std::min(o.connections, cores);
+  o.threads = std::min(o.threads, o.connections);
+  if (o.connections < 1 || o.window < 1 || o.znodes < 1 || o.duration_s <= 0 || o.warmup_s < 0 || o.repeat < 1 ||
+      o.rate < 0) {
+    usage("connections, window, znodes, duration and repeat must be positive");
+  }
+  if (!o.sweep_rates.empty() && o.rate > 0) usage("--rate and --sweep-rates exclude each other");
+  bool open_loop = o.rate > 0 || !o.sweep_rates.empty();
+  if (open_loop && (o.workload == Workload::kEphemeralChurn || o.workload == Workload::kLockHandoff)) {
+    usage("ephemeral-churn and lock-handoff run closed loop only (no --rate, no --sweep-rates)");
+  }
+  if (o.label.empty()) o.label = o.workload_spec;
+  return o;
+}
+
+// The operation whose latency a sweep point reports, and the one whose rate is its throughput (watch-fanout: the
+// rate is rounds, i.e. setData, per second; the latency that of each watcher's event).
+const char* latency_op(Workload w) {
+  if (w == Workload::kWatchFanout) return "watchEvent";
+  if (w == Workload::kLockHandoff) return "handoff";
+  return "all";
+}
+const char* rate_op(Workload w) {
+  if (w == Workload::kWatchFanout) return "setData";
+  if (w == Workload::kLockHandoff) return "handoff";
+  return "all";
+}
+
+// Thousands of sessions need as many descriptors: raise the soft limit to the hard one.
+void raise_fd_limit(const Options& o) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t want = static_cast<rlim_t>(o.connections) + 64;
+  if (rl.rlim_cur >= want) return;
+  rl.rlim_cur = std::min(rl.rlim_max, std::max(want, rl.rlim_cur));
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < want) {
+    std::fprintf(stderr, "ukbench: %d sessions need %ju descriptors, the hard limit is %ju\n", o.connections,
+                 static_cast<uintmax_t>(want), static_cast<uintmax_t>(rl.rlim_max));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Key-value workloads (read, write, mixed, create-delete): one epoll loop over several connections.
 
 // One connection's load state inside a worker.
 struct Slot {
   std::unique_ptr<uc::Connection> conn;
   int index = 0;                    // global connection number
-  Clock::time_point next_intended;  // open loop: when the next op is due
+  OpenLoopSchedule schedule;        // open loop: when its ops are due
   uint64_t created = 0;             // create-delete: ops issued so far
 };
 
-// ---------------------------------------------------------------------------------------------------------------
-// Worker: one epoll loop over several connections (read, write, mixed, create-delete).
-
 class Worker {
  public:
-  Worker(RunShared& shared, Progress& progress, int id) : s_(shared), progress_(progress), rng_(shared.opt->seed * 7919 + id) {}
+  Worker(RunShared& shared, Progress& progress, int id)
+      : s_(shared), progress_(progress), rng_(shared.opt->seed * 7919 + static_cast<uint64_t>(id)) {}
 
   void add(std::unique_ptr<uc::Connection> conn, int index) {
     auto slot = std::make_unique<Slot>();
@@ -265,7 +274,7 @@ class Worker {
     Nanos interval{0};
     if (o.rate > 0) {
       interval = Nanos(static_cast<int64_t>(1e9 * o.connections / o.rate));
-      for (auto& sl : slots_) sl->next_intended = s_.start + interval * sl->index / o.connections;
+      for (auto& sl : slots_) sl->schedule.start(s_.start + interval * sl->index / o.connections, interval);
     }
     std::vector<epoll_event> events(slots_.size());
     for (;;) {
@@ -274,7 +283,7 @@ class Worker {
       size_t in_flight = 0;
       Clock::time_point wake = now + std::chrono::milliseconds(100);
       for (auto& sl : slots_) {
-        if (issuing) issue(*sl, now, interval, wake);
+        if (issuing) issue(*sl, now, wake);
         sl->conn->flush();
         if (sl->conn->wants_write()) wake = std::min(wake, now + std::chrono::microseconds(200));
         in_flight += sl->conn->in_flight();
@@ -300,6 +309,7 @@ class Worker {
         if (!any_ok) break;
       }
     }
+    for (auto& sl : slots_) s_.unsent.fetch_add(sl->schedule.unsent_at_end(s_));
     ::close(ep);
   }
 
@@ -310,20 +320,16 @@ class Worker {
   }
 
  private:
-  void issue(Slot& sl, Clock::time_point now, Nanos interval, Clock::time_point& wake) {
+  void issue(Slot& sl, Clock::time_point now, Clock::time_point& wake) {
     const Options& o = *s_.opt;
     uc::Connection& c = *sl.conn;
     if (!c.ok()) return;
     while (c.in_flight() < static_cast<size_t>(o.window)) {
       Clock::time_point intended = now;
-      if (interval.count() > 0) {
-        if (sl.next_intended > now) {
-          wake = std::min(wake, sl.next_intended);
-          return;
-        }
-        if (sl.next_intended >= s_.measure_end) return;
-        intended = sl.next_intended;
-        sl.next_intended += interval;
+      if (sl.schedule.active()) {
+        std::optional<Clock::time_point> due = sl.schedule.take(s_, now, wake);
+        if (!due) return;
+        intended = *due;
       }
       send_one(sl, intended);
     }
@@ -366,9 +372,8 @@ class Worker {
     progress_.completed.fetch_add(1, std::memory_order_relaxed);
     if (r.err != uc::err::kOk) progress_.errors.fetch_add(1, std::memory_order_relaxed);
     int kind = kind_of(r.op);
-    if (kind < 0 || r.err != uc::err::kOk) return;
-    if (intended_ns < since(s_, s_.measure_start) || intended_ns >= since(s_, s_.measure_end)) return;
-    hist_.by_kind[static_cast<size_t>(kind)]->record(done_ns - intended_ns);
+    if (kind < 0 || r.err != uc::err::kOk || !in_window(s_, intended_ns)) return;
+    hist_[kind].record(done_ns - intended_ns);
   }
 
   RunShared& s_;
@@ -380,9 +385,32 @@ class Worker {
   std::string path_;
 };
 
+class KvWorkers final : public WorkerSet {
+ public:
+  KvWorkers(RunShared& s, std::vector<std::unique_ptr<Progress>>& progress) {
+    const Options& o = *s.opt;
+    for (int i = 0; i < o.threads; i++) {
+      workers_.push_back(std::make_unique<Worker>(s, *progress[static_cast<size_t>(i)], i));
+    }
+    for (int i = 0; i < o.connections; i++) {
+      workers_[static_cast<size_t>(i % o.threads)]->add(open_or_exit(o, static_cast<size_t>(o.window), "connection", i),
+                                                        i);
+    }
+  }
+  int workers() const override { return static_cast<int>(workers_.size()); }
+  void run(int i) override { workers_[static_cast<size_t>(i)]->run(); }
+  void close_all() override {
+    for (auto& w : workers_) w->close_all();
+  }
+  Histograms& histograms(int i) override { return workers_[static_cast<size_t>(i)]->histograms(); }
+
+ private:
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
 // ---------------------------------------------------------------------------------------------------------------
-// Ephemeral churn: each connection slot loops open session → create ephemeral → close session, blocking (the
-// handshake is the op under test, and it is not pipelined).
+// Ephemeral churn: one thread per connection slot, looping open session → create ephemeral → close session,
+// blocking (the handshake is the op under test, and it is not pipelined).
 
 void churn_loop(RunShared& s, Progress& progress, Histograms& hist, int index) {
   const Options& o = *s.opt;
@@ -420,14 +448,32 @@ void churn_loop(RunShared& s, Progress& progress, Histograms& hist, int index) {
     auto ns = [](Clock::time_point a, Clock::time_point b) {
       return static_cast<uint64_t>(std::chrono::duration_cast<Nanos>(b - a).count());
     };
-    hist.by_kind[kConnect]->record(ns(t0, t1));
-    if (rc == uc::err::kOk) hist.by_kind[kCreateEphemeral]->record(ns(t1, t2));
-    if (closed) hist.by_kind[kCloseSession]->record(ns(t2, t3));
+    hist[kConnect].record(ns(t0, t1));
+    if (rc == uc::err::kOk) hist[kCreateEphemeral].record(ns(t1, t2));
+    if (closed) hist[kCloseSession].record(ns(t2, t3));
   }
 }
 
+class ChurnWorkers final : public WorkerSet {
+ public:
+  ChurnWorkers(RunShared& s, std::vector<std::unique_ptr<Progress>>& progress)
+      : s_(s), progress_(progress), hist_(static_cast<size_t>(s.opt->connections)) {}
+  int workers() const override { return s_.opt->connections; }
+  void run(int i) override {
+    churn_loop(s_, *progress_[static_cast<size_t>(i)], hist_[static_cast<size_t>(i)], i);
+  }
+  void close_all() override {}
+  Histograms& histograms(int i) override { return hist_[static_cast<size_t>(i)]; }
+
+ private:
+  RunShared& s_;
+  std::vector<std::unique_ptr<Progress>>& progress_;
+  std::vector<Histograms> hist_;
+};
+
 // ---------------------------------------------------------------------------------------------------------------
-// Setup: the root, the key nodes with values of the requested size (pipelined on one connection).
+// Setup: the root, the key nodes with values of the requested size, the coordination workloads' nodes (pipelined
+// on one connection).
 
 void pipeline(uc::Connection& c, const std::vector<std::pair<int32_t, std::string>>& requests) {
   size_t next = 0;
@@ -450,25 +496,16 @@ void pipeline(uc::Connection& c, const std::vector<std::pair<int32_t, std::strin
 }
 
 void setup(const Options& o, RunShared& s) {
-  uc::Connection::Options co;
-  co.host = o.host;
-  co.port = o.port;
-  co.max_in_flight = 256;
-  std::string error;
-  auto c = uc::Connection::open(co, &error);
-  if (!c) {
-    std::fprintf(stderr, "ukbench: %s\n", error.c_str());
-    std::exit(1);
-  }
+  auto c = open_or_exit(o, 256, "setup connection", 0);
   std::vector<std::pair<int32_t, std::string>> reqs;
   auto create = [&reqs](const std::string& path, std::string_view data) {
     std::string b;
     uc::encode_create(b, path, data, uc::kCreatePersistent);
     reqs.emplace_back(uc::op::kCreate, std::move(b));
   };
-  create(kRoot, "");
-  create(std::string(kRoot) + "/cd", "");
-  create(std::string(kRoot) + "/eph", "");
+  for (const char* dir : {"", "/cd", "/eph", "/watch", "/lock"}) create(std::string(kRoot) + dir, "");
+  if (o.workload == Workload::kWatchFanout) create(s.fanout_path, s.value);
+  if (o.workload == Workload::kLockHandoff) create(s.lock_dir, "");
   pipeline(*c, reqs);  // NODEEXISTS from an earlier run is fine
   if (o.workload == Workload::kRead || o.workload == Workload::kWrite || o.workload == Workload::kMixed) {
     reqs.clear();
@@ -483,6 +520,21 @@ void setup(const Options& o, RunShared& s) {
     }
     pipeline(*c, reqs);
   }
+  c->close_session();
+}
+
+// Removes this process's coordination nodes (the lock's children are ephemeral and went with their sessions).
+void cleanup(const Options& o, const RunShared& s) {
+  if (!is_coordination(o.workload)) return;
+  uc::Connection::Options co;
+  co.host = o.host;
+  co.port = o.port;
+  std::string error;
+  auto c = uc::Connection::open(co, &error);
+  if (!c) return;  // best effort: a node left behind does not disturb the next run
+  std::string body;
+  uc::encode_delete(body, o.workload == Workload::kWatchFanout ? s.fanout_path : s.lock_dir);
+  c->call(uc::op::kDelete, body);
   c->close_session();
 }
 
@@ -534,10 +586,22 @@ std::string json_escape(const std::string& in) {
 
 struct RunResult {
   int repetition = 0;
+  double target_rate = 0;  // sweep: this run's open-loop rate; 0 otherwise
   double measured_s = 0;
   uint64_t errors = 0;
+  uint64_t unsent = 0;  // open loop: requests due inside the window that were never sent
   int failed_connections = 0;
-  std::vector<std::pair<std::string, std::unique_ptr<uk::Histogram>>> ops;  // non-empty kinds, then "all"
+  bool stalled = false;
+  // Non-empty kinds in kOpNames order, then "all" (key-value workloads and ephemeral-churn only: for the
+  // coordination workloads the rows measure different things and a merged row would mean nothing).
+  std::vector<std::pair<std::string, std::unique_ptr<uk::Histogram>>> ops;
+
+  const uk::Histogram* op(const char* name) const {
+    for (const auto& [n, h] : ops) {
+      if (n == name) return h.get();
+    }
+    return nullptr;
+  }
 };
 
 constexpr double kPercentiles[] = {50, 90, 99, 99.9, 99.99};
@@ -545,20 +609,46 @@ constexpr const char* kPercentileKeys[] = {"p50_us", "p90_us", "p99_us", "p99_9_
 
 double us(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
+std::string loop_description(const Options& o) {
+  if (!o.sweep_rates.empty()) {
+    std::string r = "open-loop sweep rates=";
+    for (size_t i = 0; i < o.sweep_rates.size(); i++) {
+      r += (i ? "," : "") + std::to_string(static_cast<long>(o.sweep_rates[i]));
+    }
+    return r + "/s";
+  }
+  if (o.rate > 0) return "open-loop rate=" + std::to_string(static_cast<long>(o.rate)) + "/s";
+  return "closed-loop";
+}
+
 void print_header(const Options& o, const Machine& m) {
   std::printf("# ukbench %s: workload=%s %s connections=%d sessions=%d threads=%d window=%d value_bytes=%zu "
               "znodes=%d keys=%s warmup=%.1fs duration=%.1fs repeat=%d target=%s:%d\n",
-              o.label.c_str(), o.workload_spec.c_str(),
-              o.rate > 0 ? ("open-loop rate=" + std::to_string(static_cast<long>(o.rate)) + "/s").c_str()
-                         : "closed-loop",
-              o.connections, o.sessions, o.threads, o.window, o.value_bytes, o.znodes, o.keys_spec.c_str(),
-              o.warmup_s, o.duration_s, o.repeat, o.host.c_str(), o.port);
+              o.label.c_str(), o.workload_spec.c_str(), loop_description(o).c_str(), o.connections, o.sessions,
+              o.threads, o.window, o.value_bytes, o.znodes, o.keys_spec.c_str(), o.warmup_s, o.duration_s, o.repeat,
+              o.host.c_str(), o.port);
+  if (o.workload == Workload::kWatchFanout) {
+    std::printf("# watch-fanout: %d watcher sessions + 1 writer on %s; per round: setData, then every watcher's "
+                "NodeDataChanged, then every watcher re-arms (getData with watch); watchEvent = setData sent -> event "
+                "at one watcher, lastWatcher = setData sent -> event at the last of the %d\n",
+                o.watchers, "/ukbench/watch/<pid>", o.watchers);
+  } else if (o.workload == Workload::kLockHandoff) {
+    std::printf("# lock-handoff: %d contender sessions, lock recipe under /ukbench/lock/<pid> (ephemeral sequential "
+                "child, getChildren, exists-watch on the predecessor); the holder deletes its node and re-queues at "
+                "once; handoff = holder's delete sent -> next holder's getChildren shows it lowest\n",
+                o.contenders);
+  }
   std::printf("# machine: %d cores, %s, %s, host %s\n", m.cores, m.cpu.c_str(), m.kernel.c_str(), m.hostname.c_str());
 }
 
 void print_table(const RunResult& r) {
-  std::printf("# run %d: %.2f s measured, %" PRIu64 " errors%s\n", r.repetition, r.measured_s, r.errors,
-              r.failed_connections ? ", CONNECTIONS LOST" : "");
+  std::printf("# run %d: %.2f s measured, %" PRIu64 " errors%s%s\n", r.repetition, r.measured_s, r.errors,
+              r.failed_connections ? ", CONNECTIONS LOST" : "", r.stalled ? ", STALLED" : "");
+  if (r.target_rate > 0) std::printf("# sweep point: open loop at %.0f/s\n", r.target_rate);
+  if (r.unsent > 0) {
+    std::printf("# %" PRIu64 " requests due inside the window were never sent: the server fell behind the rate\n",
+                r.unsent);
+  }
   std::printf("%-16s %10s %12s %9s %9s %9s %9s %9s %9s   (latency in us)\n", "op", "ops", "ops/s", "p50", "p90",
               "p99", "p99.9", "p99.99", "max");
   for (const auto& [name, h] : r.ops) {
@@ -567,6 +657,83 @@ void print_table(const RunResult& r) {
     std::printf(" %9.1f\n", us(h->max()));
   }
   std::fflush(stdout);
+}
+
+// One point of a sweep: the achieved rate of rate_op and the latency distribution of latency_op.
+struct SweepPoint {
+  double target_rate = 0;
+  int repetition = 0;
+  double achieved_per_s = 0;
+  uint64_t count = 0;
+  uint64_t errors = 0;
+  uint64_t unsent = 0;
+  double pct_us[std::size(kPercentiles)] = {};
+  double max_us = 0;
+};
+
+SweepPoint sweep_point(const Options& o, const RunResult& r) {
+  SweepPoint p;
+  p.target_rate = r.target_rate;
+  p.repetition = r.repetition;
+  p.errors = r.errors;
+  p.unsent = r.unsent;
+  if (const uk::Histogram* h = r.op(rate_op(o.workload))) {
+    p.achieved_per_s = static_cast<double>(h->count()) / r.measured_s;
+  }
+  if (const uk::Histogram* h = r.op(latency_op(o.workload))) {
+    p.count = h->count();
+    for (size_t k = 0; k < std::size(kPercentiles); k++) p.pct_us[k] = us(h->percentile(kPercentiles[k]));
+    p.max_us = us(h->max());
+  }
+  return p;
+}
+
+void print_sweep(const Options& o, const std::vector<RunResult>& runs) {
+  std::printf("# sweep: latency of %s against the achieved rate of %s (open loop, latency from the intended send "
+              "time)\n",
+              latency_op(o.workload), rate_op(o.workload));
+  std::printf("%10s %4s %12s %9s %9s %9s %9s %9s %9s %8s %8s   (latency in us)\n", "target/s", "run", "achieved/s",
+              "p50", "p90", "p99", "p99.9", "p99.99", "max", "errors", "unsent");
+  for (const RunResult& r : runs) {
+    SweepPoint p = sweep_point(o, r);
+    std::printf("%10.0f %4d %12.0f", p.target_rate, p.repetition, p.achieved_per_s);
+    for (double v : p.pct_us) std::printf(" %9.1f", v);
+    std::printf(" %9.1f %8" PRIu64 " %8" PRIu64 "\n", p.max_us, p.errors, p.unsent);
+  }
+  std::fflush(stdout);
+}
+
+void write_json_op(std::FILE* f, const std::string& name, const uk::Histogram& h, double measured_s, bool last) {
+  std::fprintf(f, "      {\"op\": \"%s\", \"count\": %" PRIu64 ", \"throughput_per_s\": %.3f, \"mean_us\": %.3f, "
+                  "\"min_us\": %.3f",
+               name.c_str(), h.count(), static_cast<double>(h.count()) / measured_s, h.mean() / 1000.0, us(h.min()));
+  for (size_t k = 0; k < std::size(kPercentiles); k++) {
+    std::fprintf(f, ", \"%s\": %.3f", kPercentileKeys[k], us(h.percentile(kPercentiles[k])));
+  }
+  // Percentile curve for plots (bench/plot.py): HdrHistogram's ladder, halving the distance to 100% each step.
+  std::fprintf(f, ", \"max_us\": %.3f, \"curve\": [", us(h.max()));
+  double p = 0.0;
+  for (int step = 0; step <= 20; step++) {
+    std::fprintf(f, "[%.6f, %.3f], ", p, us(h.percentile(p)));
+    p = 100.0 - (100.0 - p) / 2.0;
+  }
+  std::fprintf(f, "[100.0, %.3f]]}%s\n", us(h.max()), last ? "" : ",");
+}
+
+void write_json_sweep(std::FILE* f, const Options& o, const std::vector<RunResult>& runs) {
+  std::fprintf(f, "  \"sweep\": {\"latency_op\": \"%s\", \"rate_op\": \"%s\", \"points\": [\n", latency_op(o.workload),
+               rate_op(o.workload));
+  for (size_t i = 0; i < runs.size(); i++) {
+    SweepPoint p = sweep_point(o, runs[i]);
+    std::fprintf(f, "    {\"target_rate_per_s\": %.3f, \"repetition\": %d, \"achieved_per_s\": %.3f, \"count\": %" PRIu64
+                    ", \"errors\": %" PRIu64 ", \"unsent\": %" PRIu64,
+                 p.target_rate, p.repetition, p.achieved_per_s, p.count, p.errors, p.unsent);
+    for (size_t k = 0; k < std::size(kPercentiles); k++) {
+      std::fprintf(f, ", \"%s\": %.3f", kPercentileKeys[k], p.pct_us[k]);
+    }
+    std::fprintf(f, ", \"max_us\": %.3f}%s\n", p.max_us, i + 1 < runs.size() ? "," : "");
+  }
+  std::fprintf(f, "  ]},\n");
 }
 
 void write_json(const Options& o, const Machine& m, const std::vector<RunResult>& runs) {
@@ -580,39 +747,32 @@ void write_json(const Options& o, const Machine& m, const std::vector<RunResult>
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   std::fprintf(f, "{\n  \"tool\": \"ukbench\",\n  \"label\": \"%s\",\n  \"finished_at\": \"%s\",\n",
                json_escape(o.label).c_str(), when);
+  bool sweep = !o.sweep_rates.empty();
+  std::string rates;
+  for (double r : o.sweep_rates) rates += (rates.empty() ? "" : ", ") + std::to_string(r);
   std::fprintf(f,
                "  \"params\": {\"host\": \"%s\", \"port\": %d, \"workload\": \"%s\", \"read_fraction\": %.4f, "
                "\"value_bytes\": %zu, \"znodes\": %d, \"keys\": \"%s\", \"zipf_s\": %.3f, \"connections\": %d, "
                "\"sessions\": %d, \"threads\": %d, \"window\": %d, \"loop\": \"%s\", \"rate\": %.1f, "
+               "\"sweep_rates\": [%s], \"watchers\": %d, \"contenders\": %d, \"latency_op\": \"%s\", "
                "\"warmup_s\": %.3f, \"duration_s\": %.3f, \"repeat\": %d, \"seed\": %" PRIu64 "},\n",
                json_escape(o.host).c_str(), o.port, json_escape(o.workload_spec).c_str(), o.read_fraction,
                o.value_bytes, o.znodes, json_escape(o.keys_spec).c_str(), o.zipf_s, o.connections, o.sessions,
-               o.threads, o.window, o.rate > 0 ? "open" : "closed", o.rate, o.warmup_s, o.duration_s, o.repeat, o.seed);
+               o.threads, o.window, o.rate > 0 || sweep ? "open" : "closed", sweep ? 0.0 : o.rate, rates.c_str(),
+               o.watchers, o.contenders, latency_op(o.workload), o.warmup_s, o.duration_s, o.repeat, o.seed);
   std::fprintf(f, "  \"machine\": {\"cores\": %d, \"cpu\": \"%s\", \"kernel\": \"%s\", \"hostname\": \"%s\"},\n",
                m.cores, json_escape(m.cpu).c_str(), json_escape(m.kernel).c_str(), json_escape(m.hostname).c_str());
+  if (sweep) write_json_sweep(f, o, runs);
   std::fprintf(f, "  \"runs\": [\n");
   for (size_t i = 0; i < runs.size(); i++) {
     const RunResult& r = runs[i];
-    std::fprintf(f, "    {\"repetition\": %d, \"measured_s\": %.6f, \"errors\": %" PRIu64
-                    ", \"failed_connections\": %d, \"ops\": [\n",
-                 r.repetition, r.measured_s, r.errors, r.failed_connections);
+    std::fprintf(f, "    {\"repetition\": %d, ", r.repetition);
+    if (sweep) std::fprintf(f, "\"target_rate_per_s\": %.3f, ", r.target_rate);
+    std::fprintf(f, "\"measured_s\": %.6f, \"errors\": %" PRIu64 ", \"unsent\": %" PRIu64
+                    ", \"failed_connections\": %d, \"stalled\": %s, \"ops\": [\n",
+                 r.measured_s, r.errors, r.unsent, r.failed_connections, r.stalled ? "true" : "false");
     for (size_t j = 0; j < r.ops.size(); j++) {
-      const auto& [name, h] = r.ops[j];
-      std::fprintf(f, "      {\"op\": \"%s\", \"count\": %" PRIu64 ", \"throughput_per_s\": %.3f, \"mean_us\": %.3f, "
-                      "\"min_us\": %.3f",
-                   name.c_str(), h->count(), static_cast<double>(h->count()) / r.measured_s, h->mean() / 1000.0,
-                   us(h->min()));
-      for (size_t k = 0; k < std::size(kPercentiles); k++) {
-        std::fprintf(f, ", \"%s\": %.3f", kPercentileKeys[k], us(h->percentile(kPercentiles[k])));
-      }
-      // Percentile curve for plots (bench/plot.py): HdrHistogram's ladder, halving the distance to 100% each step.
-      std::fprintf(f, ", \"max_us\": %.3f, \"curve\": [", us(h->max()));
-      double p = 0.0;
-      for (int step = 0; step <= 20; step++) {
-        std::fprintf(f, "[%.6f, %.3f], ", p, us(h->percentile(p)));
-        p = 100.0 - (100.0 - p) / 2.0;
-      }
-      std::fprintf(f, "[100.0, %.3f]]}%s\n", us(h->max()), j + 1 < r.ops.size() ? "," : "");
+      write_json_op(f, r.ops[j].first, *r.ops[j].second, r.measured_s, j + 1 == r.ops.size());
     }
     std::fprintf(f, "    ]}%s\n", i + 1 < runs.size() ? "," : "");
   }
@@ -646,86 +806,91 @@ void progress_loop(const Options& o, RunShared& s, std::vector<std::unique_ptr<P
   }
 }
 
+std::unique_ptr<WorkerSet> open_workers(RunShared& s, std::vector<std::unique_ptr<Progress>>& progress) {
+  switch (s.opt->workload) {
+    case Workload::kEphemeralChurn: return std::make_unique<ChurnWorkers>(s, progress);
+    case Workload::kWatchFanout: return open_watch_fanout(s, progress);
+    case Workload::kLockHandoff: return open_lock_handoff(s, progress);
+    default: return std::make_unique<KvWorkers>(s, progress);
+  }
+}
+
 RunResult run_once(const Options& o, RunShared& s, int repetition) {
   int n_workers = o.workload == Workload::kEphemeralChurn ? o.connections : o.threads;
   std::vector<std::unique_ptr<Progress>> progress;
   for (int i = 0; i < n_workers; i++) progress.push_back(std::make_unique<Progress>());
-  std::vector<std::unique_ptr<Worker>> workers;
-  std::vector<Histograms> churn_hist(o.workload == Workload::kEphemeralChurn ? static_cast<size_t>(n_workers) : 0);
-  if (o.workload != Workload::kEphemeralChurn) {
-    for (int i = 0; i < n_workers; i++) workers.push_back(std::make_unique<Worker>(s, *progress[i], i));
-    uc::Connection::Options co;
-    co.host = o.host;
-    co.port = o.port;
-    co.max_in_flight = static_cast<size_t>(o.window);
-    for (int i = 0; i < o.connections; i++) {
-      std::string error;
-      auto c = uc::Connection::open(co, &error);
-      if (!c) {
-        std::fprintf(stderr, "ukbench: connection %d: %s\n", i, error.c_str());
-        std::exit(1);
-      }
-      workers[static_cast<size_t>(i % n_workers)]->add(std::move(c), i);
-    }
-  }
+  std::unique_ptr<WorkerSet> workers = open_workers(s, progress);
   s.abort.store(false);
   s.failed_connections.store(0);
+  s.stalled.store(false);
+  s.unsent.store(0);
   s.start = Clock::now();
   s.measure_start = s.start + Nanos(static_cast<int64_t>(o.warmup_s * 1e9));
   s.measure_end = s.measure_start + Nanos(static_cast<int64_t>(o.duration_s * 1e9));
   std::atomic<bool> finished{false};
   std::thread progress_thread([&] { progress_loop(o, s, progress, finished); });
   std::vector<std::thread> threads;
-  for (int i = 0; i < n_workers; i++) {
-    if (o.workload == Workload::kEphemeralChurn) {
-      threads.emplace_back([&, i] { churn_loop(s, *progress[static_cast<size_t>(i)], churn_hist[static_cast<size_t>(i)], i); });
-    } else {
-      threads.emplace_back([&, i] { workers[static_cast<size_t>(i)]->run(); });
-    }
-  }
+  for (int i = 0; i < workers->workers(); i++) threads.emplace_back([&, i] { workers->run(i); });
   for (auto& t : threads) t.join();
   finished.store(true);
   progress_thread.join();
-  for (auto& w : workers) w->close_all();
+  workers->close_all();
 
   RunResult r;
   r.repetition = repetition;
+  r.target_rate = o.sweep_rates.empty() ? 0.0 : o.rate;
   r.measured_s = o.duration_s;
   r.failed_connections = s.failed_connections.load();
+  r.stalled = s.stalled.load();
+  r.unsent = s.unsent.load();
   for (auto& p : progress) r.errors += p->errors.load();
   auto all = std::make_unique<uk::Histogram>();
   for (int k = 0; k < kOpKinds; k++) {
     auto merged = std::make_unique<uk::Histogram>();
-    for (auto& w : workers) merged->merge(*w->histograms().by_kind[static_cast<size_t>(k)]);
-    for (auto& h : churn_hist) merged->merge(*h.by_kind[static_cast<size_t>(k)]);
+    for (int w = 0; w < workers->workers(); w++) merged->merge(workers->histograms(w)[k]);
     if (merged->count() == 0) continue;
     all->merge(*merged);
     r.ops.emplace_back(kOpNames[k], std::move(merged));
   }
-  r.ops.emplace_back("all", std::move(all));
+  if (!is_coordination(o.workload)) r.ops.emplace_back("all", std::move(all));
   return r;
 }
 
 }  // namespace
+}  // namespace ukbench
 
 int main(int argc, char** argv) {
+  using namespace ukbench;
   Options o = parse(argc, argv);
+  raise_fd_limit(o);
   Machine m = describe_machine();
   RunShared s;
   s.opt = &o;
   s.value.assign(o.value_bytes, 'v');
   for (int i = 0; i < o.znodes; i++) s.key_paths.push_back(std::string(kRoot) + "/k" + std::to_string(i));
+  s.fanout_path = std::string(kRoot) + "/watch/" + std::to_string(::getpid());
+  s.lock_dir = std::string(kRoot) + "/lock/" + std::to_string(::getpid());
   KeyChooser keys(o.znodes, o.zipf_s);
   s.keys = &keys;
   setup(o, s);
   print_header(o, m);
   std::vector<RunResult> runs;
   bool lost = false;
-  for (int rep = 1; rep <= o.repeat; rep++) {
-    runs.push_back(run_once(o, s, rep));
-    print_table(runs.back());
-    lost |= runs.back().failed_connections > 0;
+  // A sweep is the same run at each rate in turn; without one, the single rate (or closed loop) given.
+  std::vector<double> rates = o.sweep_rates.empty() ? std::vector<double>{o.rate} : o.sweep_rates;
+  for (double rate : rates) {
+    o.rate = rate;
+    for (int rep = 1; rep <= o.repeat && !lost; rep++) {
+      runs.push_back(run_once(o, s, rep));
+      print_table(runs.back());
+      lost |= runs.back().failed_connections > 0 || runs.back().stalled;
+    }
   }
+  if (!o.sweep_rates.empty()) {
+    o.rate = 0;
+    print_sweep(o, runs);
+  }
+  cleanup(o, s);
   if (!o.json_path.empty()) write_json(o, m, runs);
   return lost ? 1 : 0;
 }
