@@ -286,25 +286,10 @@ void TcpTransport::start_due_dials() {
 void TcpTransport::start_dial(PeerId id, Peer& p) {
   ++stats_.dials_started;
   std::string remote = host_port(p.host, p.port);
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  int rc = getaddrinfo(p.host.c_str(), std::to_string(p.port).c_str(), &hints, &found);
-  if (rc != 0) {
-    note_dial_failure(id, p, remote, gai_strerror(rc));
-    return;
-  }
-  Fd fd(::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  int err = fd.valid() ? 0 : errno;
-  if (err == 0) {
-    int one = 1;
-    setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (::connect(fd.get(), found->ai_addr, found->ai_addrlen) != 0 && errno != EINPROGRESS) err = errno;
-  }
-  freeaddrinfo(found);
-  if (err != 0) {
-    note_dial_failure(id, p, remote, std::strerror(err));
+  std::string error;
+  Fd fd = tcp_connect_start(p.host, p.port, error);
+  if (!fd.valid()) {
+    note_dial_failure(id, p, remote, error);
     return;
   }
   // Completion, good or bad, shows as writable; even an immediate success takes that one path.

@@ -42,6 +42,11 @@ Fd tcp_listen(const std::string& address, int port, std::string& error);
 // its address. Returns an invalid Fd when none is pending (or on a transient error).
 Fd tcp_accept(int listen_fd, std::string& peer_ip, int& peer_port);
 
+// Starts a non-blocking connect to host:port (TCP_NODELAY set). The returned socket completes (or fails) later:
+// it turns writable, and SO_ERROR tells which. On failure to even start, an invalid Fd and `error` (resolver or
+// errno text). A hostname costs a resolver lookup, which may block; latency-minded configs use IP literals.
+Fd tcp_connect_start(const std::string& host, int port, std::string& error);
+
 bool set_nonblocking(int fd);
 
 class Epoll {
