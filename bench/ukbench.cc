@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -38,6 +39,7 @@ int kind_of(int32_t type) {
   switch (type) {
     case uc::op::kGetData: return kGetData;
     case uc::op::kSetData: return kSetData;
+    case uc::op::kMulti: return kMulti;
     case uc::op::kCreate: return kCreate;
     case uc::op::kDelete: return kDelete;
     case uc::op::kExists: return kExists;
@@ -97,6 +99,8 @@ namespace {
                "usage: ukbench [--host H] [--port P]\n"
                "               [--workload read|write|mixed:R/W|create-delete|ephemeral-churn|watch-fanout|"
                "lock-handoff]\n"
+               "               [--read-op getData|exists|getChildren] [--write-op setData|multi] [--multi-ops K]\n"
+               "               [--create-mode persistent|ephemeral|sequential]\n"
                "               [--value-bytes B] [--znodes N] [--keys uniform|zipf[:s]] [--connections M]\n"
                "               [--sessions N] [--threads T] [--window W] [--rate R | --sweep-rates R1,R2,...]\n"
                "               [--watchers K] [--contenders N] [--warmup S] [--duration S] [--repeat K]\n"
@@ -132,6 +136,30 @@ void parse_workload(Options& o) {
   }
 }
 
+// --read-op, --write-op, --create-mode: each names what a workload's reads, writes or creates are, and only the
+// workloads that have such ops take a value other than the default (a silently ignored option would mislabel a run).
+void parse_op_kinds(Options& o) {
+  bool reads = o.workload == Workload::kRead || o.workload == Workload::kMixed;
+  bool writes = o.workload == Workload::kWrite || o.workload == Workload::kMixed;
+  if (o.read_op_spec == "getData") o.read_op = ReadOp::kGetData;
+  else if (o.read_op_spec == "exists") o.read_op = ReadOp::kExists;
+  else if (o.read_op_spec == "getChildren") o.read_op = ReadOp::kGetChildren;
+  else usage("bad --read-op");
+  if (o.write_op_spec == "setData") o.write_op = WriteOp::kSetData;
+  else if (o.write_op_spec == "multi") o.write_op = WriteOp::kMulti;
+  else usage("bad --write-op");
+  if (o.create_mode_spec == "persistent") o.create_mode = CreateMode::kPersistent;
+  else if (o.create_mode_spec == "ephemeral") o.create_mode = CreateMode::kEphemeral;
+  else if (o.create_mode_spec == "sequential") o.create_mode = CreateMode::kSequential;
+  else usage("bad --create-mode");
+  if (o.read_op != ReadOp::kGetData && !reads) usage("--read-op is for the read and mixed workloads");
+  if (o.write_op != WriteOp::kSetData && !writes) usage("--write-op is for the write and mixed workloads");
+  if (o.create_mode != CreateMode::kPersistent && o.workload != Workload::kCreateDelete) {
+    usage("--create-mode is for the create-delete workload");
+  }
+  if (o.write_op == WriteOp::kMulti && (o.multi_ops < 1 || o.multi_ops > o.znodes)) usage("--multi-ops must be between 1 and --znodes");
+}
+
 bool parse_rates(const std::string& spec, std::vector<double>& out) {
   size_t at = 0;
   while (at <= spec.size()) {
@@ -159,6 +187,10 @@ Options parse(int argc, char** argv) {
     else if (k == "--workload") o.workload_spec = v;
     else if (k == "--value-bytes") o.value_bytes = static_cast<size_t>(std::atol(v.c_str()));
     else if (k == "--znodes") o.znodes = std::atoi(v.c_str());
+    else if (k == "--read-op") o.read_op_spec = v;
+    else if (k == "--write-op") o.write_op_spec = v;
+    else if (k == "--multi-ops") o.multi_ops = std::atoi(v.c_str());
+    else if (k == "--create-mode") o.create_mode_spec = v;
     else if (k == "--keys") o.keys_spec = v;
     else if (k == "--connections") o.connections = std::atoi(v.c_str());
     else if (k == "--sessions") o.sessions = std::atoi(v.c_str());
@@ -177,6 +209,7 @@ Options parse(int argc, char** argv) {
     else usage(("unknown option " + k).c_str());
   }
   parse_workload(o);
+  parse_op_kinds(o);
   if (o.keys_spec == "uniform") {
     o.zipf_s = 0.0;
   } else if (o.keys_spec.rfind("zipf", 0) == 0) {
@@ -244,6 +277,9 @@ struct Slot {
   int index = 0;                    // global connection number
   OpenLoopSchedule schedule;        // open loop: when its ops are due
   uint64_t created = 0;             // create-delete: ops issued so far
+  // create-delete --create-mode sequential: the names the server gave this connection's creates, to delete next
+  // (each delete waits for its create's reply; the other modes know the name and pipeline the delete behind it).
+  std::deque<std::string> to_delete;
 };
 
 class Worker {
@@ -255,7 +291,7 @@ class Worker {
     auto slot = std::make_unique<Slot>();
     slot->conn = std::move(conn);
     slot->index = index;
-    slot->conn->set_reply_handler([this](const uc::Reply& r) { on_reply(r); });
+    slot->conn->set_reply_handler([this, sl = slot.get()](const uc::Reply& r) { on_reply(*sl, r); });
     slots_.push_back(std::move(slot));
   }
 
@@ -315,7 +351,16 @@ class Worker {
 
   void close_all() {
     for (auto& sl : slots_) {
-      if (sl->conn->ok()) sl->conn->close_session(2000);
+      if (!sl->conn->ok()) continue;
+      // Sequential creates answered after the last delete was sent: remove them, so runs leave no nodes behind.
+      // (call() may dispatch a late create reply, which appends to to_delete: hence pop before each call.)
+      while (!sl->to_delete.empty() && sl->conn->ok()) {
+        body_.clear();
+        uc::encode_delete(body_, sl->to_delete.front());
+        sl->to_delete.pop_front();
+        sl->conn->call(uc::op::kDelete, body_, nullptr, 2000);
+      }
+      sl->conn->close_session(2000);
     }
   }
 
@@ -340,46 +385,99 @@ class Worker {
     body_.clear();
     int32_t type;
     if (o.workload == Workload::kCreateDelete) {
-      // Even ops create this connection's next node, odd ops delete it: the pipeline keeps them in order.
-      uint64_t n = sl.created++;
-      path_.assign(kRoot).append("/cd/").append(std::to_string(::getpid())).append("-");
-      path_.append(std::to_string(sl.index)).append("-").append(std::to_string(n / 2));
-      if (n % 2 == 0) {
-        type = uc::op::kCreate;
-        uc::encode_create(body_, path_, s_.value, uc::kCreatePersistent);
-      } else {
-        type = uc::op::kDelete;
-        uc::encode_delete(body_, path_);
-      }
+      type = encode_create_delete(sl);
     } else {
-      const std::string& key = s_.key_paths[static_cast<size_t>(s_.keys->pick(rng_))];
+      int key = s_.keys->pick(rng_);
       bool read = o.read_fraction >= 1.0 ||
                   (o.read_fraction > 0.0 && std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < o.read_fraction);
-      if (read) {
-        type = uc::op::kGetData;
-        uc::encode_path_watch(body_, key, false);
-      } else {
-        type = uc::op::kSetData;
-        uc::encode_set_data(body_, key, s_.value);
-      }
+      type = read ? encode_read(key) : encode_write(key);
     }
     sl.conn->submit(type, body_, since(s_, intended));
   }
 
-  void on_reply(const uc::Reply& r) {
+  // getData, exists or getChildren of the key (getChildren lists its kChildrenPerKey children).
+  int32_t encode_read(int key) {
+    uc::encode_path_watch(body_, s_.key_paths[static_cast<size_t>(key)], false);
+    switch (s_.opt->read_op) {
+      case ReadOp::kExists: return uc::op::kExists;
+      case ReadOp::kGetChildren: return uc::op::kGetChildren;
+      case ReadOp::kGetData: break;
+    }
+    return uc::op::kGetData;
+  }
+
+  // setData of the key, or a multi of setData on --multi-ops consecutive keys starting at it (distinct keys,
+  // wrapping at --znodes; the chosen key follows --keys, its neighbours come with it).
+  int32_t encode_write(int key) {
+    const Options& o = *s_.opt;
+    if (o.write_op == WriteOp::kSetData) {
+      uc::encode_set_data(body_, s_.key_paths[static_cast<size_t>(key)], s_.value);
+      return uc::op::kSetData;
+    }
+    for (int i = 0; i < o.multi_ops; i++) {
+      uc::encode_multi_op(body_, uc::op::kSetData);
+      uc::encode_set_data(body_, s_.key_paths[static_cast<size_t>((key + i) % o.znodes)], s_.value);
+    }
+    uc::encode_multi_end(body_);
+    return uc::op::kMulti;
+  }
+
+  // Persistent and ephemeral: even ops create this connection's next node, odd ops delete it (the pipeline keeps
+  // them in order). Sequential: a create of /ukbench/cd/<pid>-<conn>- with the sequential flag, and once its reply
+  // has named the node, a delete of that name (deletes go first).
+  int32_t encode_create_delete(Slot& sl) {
+    const Options& o = *s_.opt;
+    if (o.create_mode == CreateMode::kSequential && !sl.to_delete.empty()) {
+      uc::encode_delete(body_, sl.to_delete.front());
+      sl.to_delete.pop_front();
+      return uc::op::kDelete;
+    }
+    path_.assign(kRoot).append("/cd/").append(std::to_string(::getpid())).append("-");
+    path_.append(std::to_string(sl.index)).append("-");
+    if (o.create_mode == CreateMode::kSequential) {
+      uc::encode_create(body_, path_, s_.value, uc::kCreateSequential);
+      return uc::op::kCreate;
+    }
+    uint64_t n = sl.created++;
+    path_.append(std::to_string(n / 2));
+    if (n % 2 == 1) {
+      uc::encode_delete(body_, path_);
+      return uc::op::kDelete;
+    }
+    int32_t flags = o.create_mode == CreateMode::kEphemeral ? uc::kCreateEphemeral : uc::kCreatePersistent;
+    uc::encode_create(body_, path_, s_.value, flags);
+    return uc::op::kCreate;
+  }
+
+  void on_reply(Slot& sl, const uc::Reply& r) {
     uint64_t done_ns = since(s_, Clock::now());
     uint64_t intended_ns = r.cookie;
+    bool ok = r.err == uc::err::kOk && (r.op != uc::op::kMulti || uc::multi_reply_ok(r.body));
     progress_.completed.fetch_add(1, std::memory_order_relaxed);
-    if (r.err != uc::err::kOk) progress_.errors.fetch_add(1, std::memory_order_relaxed);
+    if (!ok) progress_.errors.fetch_add(1, std::memory_order_relaxed);
+    if (ok && r.op == uc::op::kCreate && s_.opt->create_mode == CreateMode::kSequential) {
+      sl.to_delete.push_back(uc::decode_create_reply(r.body));
+    }
     int kind = kind_of(r.op);
-    if (kind < 0 || r.err != uc::err::kOk || !in_window(s_, intended_ns)) return;
+    if (kind == kCreate) kind = create_kind_;
+    if (kind < 0 || !ok || !in_window(s_, intended_ns)) return;
     hist_[kind].record(done_ns - intended_ns);
+  }
+
+  static int create_kind(CreateMode m) {
+    switch (m) {
+      case CreateMode::kEphemeral: return kCreateEphemeral;
+      case CreateMode::kSequential: return kCreateSequential;
+      case CreateMode::kPersistent: break;
+    }
+    return kCreate;
   }
 
   RunShared& s_;
   Progress& progress_;
   std::mt19937_64 rng_;
   std::vector<std::unique_ptr<Slot>> slots_;
+  int create_kind_ = create_kind(s_.opt->create_mode);  // the row a create-delete create is recorded in
   Histograms hist_;
   std::string body_;
   std::string path_;
@@ -511,6 +609,13 @@ void setup(const Options& o, RunShared& s) {
     reqs.clear();
     for (const auto& k : s.key_paths) create(k, s.value);
     pipeline(*c, reqs);
+    if (o.read_op == ReadOp::kGetChildren) {
+      reqs.clear();
+      for (const auto& k : s.key_paths) {
+        for (int i = 0; i < kChildrenPerKey; i++) create(k + "/c" + std::to_string(i), "");
+      }
+      pipeline(*c, reqs);
+    }
     // Nodes left by an earlier run may hold values of another size: set them all.
     reqs.clear();
     for (const auto& k : s.key_paths) {
@@ -621,10 +726,23 @@ std::string loop_description(const Options& o) {
   return "closed-loop";
 }
 
+// The operations a key-value workload sends, for the header line (empty for the others).
+std::string op_description(const Options& o) {
+  std::string multi = o.write_op == WriteOp::kMulti ? ":" + std::to_string(o.multi_ops) : "";
+  switch (o.workload) {
+    case Workload::kRead: return " read_op=" + o.read_op_spec;
+    case Workload::kWrite: return " write_op=" + o.write_op_spec + multi;
+    case Workload::kMixed: return " read_op=" + o.read_op_spec + " write_op=" + o.write_op_spec + multi;
+    case Workload::kCreateDelete: return " create_mode=" + o.create_mode_spec;
+    default: return "";
+  }
+}
+
 void print_header(const Options& o, const Machine& m) {
-  std::printf("# ukbench %s: workload=%s %s connections=%d sessions=%d threads=%d window=%d value_bytes=%zu "
+  std::printf("# ukbench %s: workload=%s%s %s connections=%d sessions=%d threads=%d window=%d value_bytes=%zu "
               "znodes=%d keys=%s warmup=%.1fs duration=%.1fs repeat=%d target=%s:%d\n",
-              o.label.c_str(), o.workload_spec.c_str(), loop_description(o).c_str(), o.connections, o.sessions,
+              o.label.c_str(), o.workload_spec.c_str(), op_description(o).c_str(), loop_description(o).c_str(),
+              o.connections, o.sessions,
               o.threads, o.window, o.value_bytes, o.znodes, o.keys_spec.c_str(), o.warmup_s, o.duration_s, o.repeat,
               o.host.c_str(), o.port);
   if (o.workload == Workload::kWatchFanout) {
@@ -752,11 +870,13 @@ void write_json(const Options& o, const Machine& m, const std::vector<RunResult>
   for (double r : o.sweep_rates) rates += (rates.empty() ? "" : ", ") + std::to_string(r);
   std::fprintf(f,
                "  \"params\": {\"host\": \"%s\", \"port\": %d, \"workload\": \"%s\", \"read_fraction\": %.4f, "
+               "\"read_op\": \"%s\", \"write_op\": \"%s\", \"multi_ops\": %d, \"create_mode\": \"%s\", "
                "\"value_bytes\": %zu, \"znodes\": %d, \"keys\": \"%s\", \"zipf_s\": %.3f, \"connections\": %d, "
                "\"sessions\": %d, \"threads\": %d, \"window\": %d, \"loop\": \"%s\", \"rate\": %.1f, "
                "\"sweep_rates\": [%s], \"watchers\": %d, \"contenders\": %d, \"latency_op\": \"%s\", "
                "\"warmup_s\": %.3f, \"duration_s\": %.3f, \"repeat\": %d, \"seed\": %" PRIu64 "},\n",
                json_escape(o.host).c_str(), o.port, json_escape(o.workload_spec).c_str(), o.read_fraction,
+               o.read_op_spec.c_str(), o.write_op_spec.c_str(), o.multi_ops, o.create_mode_spec.c_str(),
                o.value_bytes, o.znodes, json_escape(o.keys_spec).c_str(), o.zipf_s, o.connections, o.sessions,
                o.threads, o.window, o.rate > 0 || sweep ? "open" : "closed", sweep ? 0.0 : o.rate, rates.c_str(),
                o.watchers, o.contenders, latency_op(o.workload), o.warmup_s, o.duration_s, o.repeat, o.seed);

@@ -25,12 +25,27 @@ using Nanos = std::chrono::nanoseconds;
 
 enum class Workload { kRead, kWrite, kMixed, kCreateDelete, kEphemeralChurn, kWatchFanout, kLockHandoff };
 
+// What a key-value workload's read or write is (--read-op, --write-op), and create-delete's create (--create-mode).
+enum class ReadOp { kGetData, kExists, kGetChildren };
+enum class WriteOp { kSetData, kMulti };
+enum class CreateMode { kPersistent, kEphemeral, kSequential };
+
+// getChildren reads list a key's own children: setup gives each key this many, /ukbench/k<i>/c0 .. c<n-1>, empty.
+inline constexpr int kChildrenPerKey = 4;
+
 struct Options {
   std::string host = "127.0.0.1";
   int port = 2181;
   std::string workload_spec = "read";
   Workload workload = Workload::kRead;
   double read_fraction = 1.0;  // mixed: probability that an op is a read
+  std::string read_op_spec = "getData";
+  ReadOp read_op = ReadOp::kGetData;
+  std::string write_op_spec = "setData";
+  WriteOp write_op = WriteOp::kSetData;
+  int multi_ops = 2;  // --write-op multi: setData ops per multi, on that many consecutive keys
+  std::string create_mode_spec = "persistent";
+  CreateMode create_mode = CreateMode::kPersistent;
   size_t value_bytes = 100;
   int znodes = 1000;
   std::string keys_spec = "uniform";
@@ -56,10 +71,13 @@ bool is_coordination(Workload w);
 // Operation kinds, one histogram each; rows of the table in this order. The last three are not requests:
 // watchEvent is setData sent → NodeDataChanged at one watcher, lastWatcher is setData sent → the event at the last
 // of the K watchers (one per round), handoff is the lock holder's delete sent → the next holder knows it holds it.
+// createEphemeral and createSequential are creates with that flag (create-delete's --create-mode, ephemeral-churn).
 enum OpKind : int {
   kGetData,
   kSetData,
+  kMulti,
   kCreate,
+  kCreateSequential,
   kDelete,
   kExists,
   kGetChildren,
@@ -71,9 +89,9 @@ enum OpKind : int {
   kHandoff,
   kOpKinds
 };
-inline constexpr const char* kOpNames[kOpKinds] = {"getData",         "setData",      "create",     "delete",
-                                                   "exists",          "getChildren",  "connect",    "createEphemeral",
-                                                   "closeSession",    "watchEvent",   "lastWatcher", "handoff"};
+inline constexpr const char* kOpNames[kOpKinds] = {
+    "getData", "setData",         "multi",        "create",     "createSequential", "delete",     "exists",
+    "getChildren", "connect", "createEphemeral", "closeSession", "watchEvent",       "lastWatcher", "handoff"};
 
 // The histogram kind of a request type, or -1.
 int kind_of(int32_t request_type);

@@ -13,7 +13,8 @@ from conftest import REPO
 
 UKBENCH = os.environ.get("UKBENCH_BIN", str(REPO / "build" / "bin" / "ukbench"))
 
-PARAM_FIELDS = ["host", "port", "workload", "read_fraction", "value_bytes", "znodes", "keys", "zipf_s", "connections",
+PARAM_FIELDS = ["host", "port", "workload", "read_fraction", "read_op", "write_op", "multi_ops", "create_mode",
+                "value_bytes", "znodes", "keys", "zipf_s", "connections",
                 "sessions", "threads", "window", "loop", "rate", "warmup_s", "duration_s", "repeat", "seed"]
 OP_FIELDS = ["op", "count", "throughput_per_s", "mean_us", "min_us", "p50_us", "p90_us", "p99_us", "p99_9_us",
              "p99_99_us", "max_us", "curve"]
@@ -28,6 +29,20 @@ WORKLOADS = [
     (["--workload", "mixed:50/50", "--connections", "2", "--window", "2", "--value-bytes", "1024"],
      {"getData", "setData"}),
     (["--workload", "create-delete", "--connections", "2", "--window", "8"], {"create", "delete"}),
+    # --read-op, --write-op, --create-mode: each row is named after the operation actually sent
+    (["--workload", "read", "--read-op", "exists", "--connections", "2", "--window", "4"], {"exists"}),
+    (["--workload", "read", "--read-op", "getChildren", "--keys", "zipf"], {"getChildren"}),
+    (["--workload", "write", "--write-op", "multi", "--connections", "2", "--window", "4"], {"multi"}),
+    (["--workload", "mixed:50/50", "--read-op", "getChildren", "--write-op", "multi", "--multi-ops", "5"],
+     {"getChildren", "multi"}),
+    (["--workload", "mixed:80/20", "--read-op", "exists", "--connections", "2"], {"exists", "setData"}),
+    (["--workload", "create-delete", "--create-mode", "persistent"], {"create", "delete"}),
+    (["--workload", "create-delete", "--create-mode", "ephemeral", "--connections", "2", "--window", "8"],
+     {"createEphemeral", "delete"}),
+    (["--workload", "create-delete", "--create-mode", "sequential", "--connections", "2", "--window", "8"],
+     {"createSequential", "delete"}),
+    (["--workload", "create-delete", "--create-mode", "sequential", "--rate", "1000", "--window", "4"],
+     {"createSequential", "delete"}),
     (["--workload", "ephemeral-churn", "--connections", "2"], {"connect", "createEphemeral", "closeSession"}),
     (["--workload", "read", "--rate", "2000", "--connections", "2", "--window", "4", "--repeat", "2"], {"getData"}),
     # N sessions (one per connection: the protocol has no other way) over 2 event-loop threads
@@ -114,6 +129,12 @@ def test_workload_report(server, tmp_path, args, ops):
         assert report["params"]["connections"] == report["params"]["watchers"] + 1
     if args[1] == "lock-handoff":
         assert report["params"]["connections"] == report["params"]["contenders"]
+    for option, default in (("--read-op", "getData"), ("--write-op", "setData"), ("--create-mode", "persistent")):
+        value = args[args.index(option) + 1] if option in args else default
+        assert report["params"][option[2:].replace("-", "_")] == value
+        if option in args:
+            assert option[2:].replace("-", "_") + "=" + value in proc.stdout.splitlines()[0]
+    assert report["params"]["multi_ops"] == (int(args[args.index("--multi-ops") + 1]) if "--multi-ops" in args else 2)
     # The readable table names every operation, and progress lines went to stderr.
     for op in ops | (set() if args[1] in COORDINATION else {"all"}):
         assert "\n" + op + " " in proc.stdout
@@ -172,7 +193,12 @@ def test_bad_arguments_are_rejected(server, tmp_path):
     for args in (["--workload", "nonsense"], ["--keys", "pareto"], ["--window", "0"], ["--bogus", "1"],
                  ["--watchers", "0"], ["--sweep-rates", "100,x"], ["--rate", "100", "--sweep-rates", "100"],
                  ["--workload", "lock-handoff", "--rate", "100"],
-                 ["--workload", "ephemeral-churn", "--sweep-rates", "10"]):
+                 ["--workload", "ephemeral-churn", "--sweep-rates", "10"],
+                 ["--read-op", "getACL"], ["--workload", "write", "--write-op", "delete"],
+                 ["--workload", "write", "--read-op", "exists"], ["--workload", "read", "--write-op", "multi"],
+                 ["--create-mode", "ephemeral"], ["--workload", "create-delete", "--create-mode", "container"],
+                 ["--workload", "write", "--write-op", "multi", "--multi-ops", "0"],
+                 ["--workload", "write", "--write-op", "multi", "--multi-ops", "3", "--znodes", "2"]):
         proc = subprocess.run([UKBENCH, "--port", str(server.port)] + args, capture_output=True, text=True,
                               timeout=30)
         assert proc.returncode == 2, args

@@ -48,6 +48,32 @@ inline void encode_delete(std::string& out, std::string_view path, int32_t versi
   w.put_int(version);
 }
 
+// multi: each op is a header {type, done = false, err = -1} followed by the op's own record; a header
+// {-1, true, -1} ends the request. A caller appends encode_multi_op(out, type), then the op's record, per op.
+inline void encode_multi_op(std::string& out, int32_t type) {
+  JuteWriter w(out);
+  w.put_int(type);
+  w.put_bool(false);
+  w.put_int(-1);
+}
+inline void encode_multi_end(std::string& out) {
+  JuteWriter w(out);
+  w.put_int(-1);
+  w.put_bool(true);
+  w.put_int(-1);
+}
+
+// Whether a multi reply reports success. The reply header's error code does not tell (ZooKeeper answers a failed
+// multi with err 0): a multi that failed answers every op with an error result (header type -1), so the first
+// op's header does.
+inline bool multi_reply_ok(std::string_view body) {
+  JuteReader r(body);
+  int32_t type = r.get_int();
+  bool done = r.get_bool();
+  int32_t err = r.get_int();
+  return r.ok() && (done || (type != -1 && err == 0));
+}
+
 // The path in a create reply (the actual name, with a sequence number for sequential nodes).
 inline std::string decode_create_reply(std::string_view body) {
   JuteReader r(body);
