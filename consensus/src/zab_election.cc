@@ -66,6 +66,13 @@ void Zab::send_vote(PeerId to) {
   m.vote_leader = vote_.leader;
   m.vote_zxid = vote_.zxid;
   m.vote_epoch = vote_.epoch;
+  if (role_ != Role::kLooking) {
+    // Outside an election we report the leadership itself: leader and its epoch, the same from every member that
+    // follows it however it came to (the vote that elected it may differ between them), so that a latecomer sees
+    // a quorum agree. Before the epoch is known it is 0 and matches nobody yet.
+    m.vote_leader = leader_id_;
+    m.vote_epoch = role_ == Role::kLeading ? new_epoch_ : leader_epoch_;
+  }
   m.observer = !is_voter(options_.my_id);
   m.accepted_epoch = epochs_.accepted;
   send(to, m);
