@@ -143,4 +143,11 @@ Fd tcp_connect_start(const std::string& host, int port, std::string& error) {
   return fd;
 }
 
+int tcp_connect_result(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  return err;
+}
+
 }  // namespace uk

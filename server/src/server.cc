@@ -59,12 +59,6 @@ bool load_or_create_secret(const std::string& data_dir, std::string& secret, std
   return write_file_durably(path, secret, error);
 }
 
-std::string hex_zxid(Zxid z) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%" PRIx64, static_cast<uint64_t>(z));
-  return buf;
-}
-
 bool is_four_letter_word(std::string_view w) {
   static constexpr std::string_view kWords[] = {"ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "wchc",
                                                 "wchp", "dump", "envi", "isro", "dirs", "crst", "srst", "gtmk",
@@ -111,12 +105,12 @@ bool Server::open_storage(std::string& error) {
         if (!replay_error.empty() || zxid <= snap_zxid) return;  // the snapshot already holds it
         std::optional<Txn> txn = decode_txn(payload);
         if (!txn || txn->zxid != zxid) {
-          replay_error = "wal record 0x" + hex_zxid(zxid) + " passed its checksum but does not decode";
+          replay_error = "wal record 0x" + zab::hex_zxid(zxid) + " passed its checksum but does not decode";
         } else if (ens_) {
           // An ensemble member applies nothing yet: consensus decides which of these records are committed.
           ens_->recovered.entries.push_back(zab::Entry{zxid, std::string(payload)});
         } else if (zxid != tree_.last_zxid() + 1) {
-          replay_error = "wal has a gap: record 0x" + hex_zxid(zxid) + " follows 0x" + hex_zxid(tree_.last_zxid());
+          replay_error = "wal has a gap: record 0x" + zab::hex_zxid(zxid) + " follows 0x" + zab::hex_zxid(tree_.last_zxid());
         } else {
           processor_.replay(*txn);
         }

@@ -187,8 +187,7 @@ bool RdmaTransport::set_peer_address(PeerId peer, std::string host, int port) {
     p.reader = std::make_unique<rdma::RingReader>(p.inbox_mem.get(), ring, options_.max_message_bytes);
   }
   if (inserted || p.channel == 0) {
-    p.backoff_ms = options_.reconnect_initial_ms;
-    p.next_dial_ms = now_ms_;
+    p.redial.restart(now_ms_, options_.reconnect_initial_ms);
   }
   return true;
 }
@@ -227,7 +226,7 @@ int64_t RdmaTransport::next_timer_ms() const {
   std::optional<int64_t> due;
   auto consider = [&due](int64_t t) { due = due ? std::min(*due, t) : t; };
   for (const auto& [id, p] : peers_) {
-    if (should_dial(p, id)) consider(p.next_dial_ms);
+    if (should_dial(p, id)) consider(p.redial.next_dial_ms);
   }
   for (const auto& [tag, c] : chans_) {
     if (c->state != ChanState::kUp) consider(c->deadline_ms);
@@ -310,7 +309,7 @@ bool RdmaTransport::should_dial(const Peer& p, PeerId id) const {
 
 void RdmaTransport::start_due_dials() {
   for (auto& [id, p] : peers_) {
-    if (should_dial(p, id) && p.next_dial_ms <= now_ms_) start_dial(id, p);
+    if (should_dial(p, id) && p.redial.due(now_ms_)) start_dial(id, p);
   }
 }
 
@@ -334,25 +333,13 @@ void RdmaTransport::start_dial(PeerId id, Peer& p) {
 
 void RdmaTransport::note_dial_failure(PeerId id, Peer& p, const std::string& remote, const std::string& reason) {
   ++stats_.dials_failed;
-  if (!p.dial_failure_logged) {
-    UK_WARN("rdma dial to peer %lld at %s failed: %s (retrying with back-off up to %d ms; repeats at debug level)",
-            static_cast<long long>(id), remote.c_str(), reason.c_str(), options_.reconnect_max_ms);
-    p.dial_failure_logged = true;
-  } else {
-    UK_DEBUG("rdma dial to peer %lld at %s failed: %s", static_cast<long long>(id), remote.c_str(), reason.c_str());
-  }
-  schedule_redial(p);
+  p.redial.failed("rdma dial", id, remote, reason, now_ms_, options_.reconnect_max_ms);
 }
 
-void RdmaTransport::schedule_redial(Peer& p) {
-  p.next_dial_ms = now_ms_ + p.backoff_ms;
-  p.backoff_ms = static_cast<int>(std::min<int64_t>(int64_t{p.backoff_ms} * 2, options_.reconnect_max_ms));
-}
+void RdmaTransport::schedule_redial(Peer& p) { p.redial.schedule(now_ms_, options_.reconnect_max_ms); }
 
 void RdmaTransport::finish_connect(Channel& c) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  int err = tcp_connect_result(c.fd.get());
   if (err != 0) {
     close_chan(c, std::string("connect: ") + std::strerror(err));
     return;
@@ -567,8 +554,7 @@ void RdmaTransport::finish_dial(Channel& c, PeerId id) {
   }
   c.out.assign(1, kReadyByte);
   if (!flush_control(c)) return;
-  p->backoff_ms = options_.reconnect_initial_ms;
-  p->dial_failure_logged = false;
+  p->redial.succeeded(options_.reconnect_initial_ms);
   establish(c, *p);
 }
 

@@ -154,8 +154,7 @@ void TcpTransport::set_peer_address(PeerId peer, std::string host, int port) {
   p.host = std::move(host);
   p.port = port;
   if (inserted || (p.channel == 0 && p.dialing == 0)) {
-    p.backoff_ms = options_.reconnect_initial_ms;
-    p.next_dial_ms = now_ms_;
+    p.redial.restart(now_ms_, options_.reconnect_initial_ms);
   }
 }
 
@@ -183,7 +182,7 @@ int64_t TcpTransport::next_timer_ms() const {
   auto consider = [&due](int64_t t) { due = due ? std::min(*due, t) : t; };
   if (!options_.fault_file.empty()) consider(std::max(next_fault_read_ms_, now_ms_));
   for (const auto& [id, p] : peers_) {
-    if (should_dial(p, id)) consider(p.next_dial_ms);
+    if (should_dial(p, id)) consider(p.redial.next_dial_ms);
   }
   for (const auto& [tag, c] : conns_) {
     if (c.state != ConnState::kUp) consider(c.deadline_ms);
@@ -278,7 +277,7 @@ bool TcpTransport::should_dial(const Peer& p, PeerId id) const {
 
 void TcpTransport::start_due_dials() {
   for (auto& [id, p] : peers_) {
-    if (should_dial(p, id) && p.next_dial_ms <= now_ms_) start_dial(id, p);
+    if (should_dial(p, id) && p.redial.due(now_ms_)) start_dial(id, p);
   }
 }
 
@@ -304,20 +303,11 @@ void TcpTransport::start_dial(PeerId id, Peer& p) {
 // A peer that is down fails every dial for as long as it is down: one line per streak, the rest at debug level.
 void TcpTransport::note_dial_failure(PeerId id, Peer& p, const std::string& remote, const std::string& reason) {
   ++stats_.dials_failed;
-  if (!p.dial_failure_logged) {
-    UK_WARN("dial to peer %lld at %s failed: %s (retrying with back-off up to %d ms; repeats at debug level)",
-            static_cast<long long>(id), remote.c_str(), reason.c_str(), options_.reconnect_max_ms);
-    p.dial_failure_logged = true;
-  } else {
-    UK_DEBUG("dial to peer %lld at %s failed: %s", static_cast<long long>(id), remote.c_str(), reason.c_str());
-  }
-  schedule_redial(p);
+  p.redial.failed("dial", id, remote, reason, now_ms_, options_.reconnect_max_ms);
 }
 
 void TcpTransport::finish_connect(Conn& c) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  int err = tcp_connect_result(c.fd.get());
   if (err != 0) {
     close_conn(c, std::string("connect: ") + std::strerror(err));
     return;
@@ -326,10 +316,7 @@ void TcpTransport::finish_connect(Conn& c) {
   send_hello(c);
 }
 
-void TcpTransport::schedule_redial(Peer& p) {
-  p.next_dial_ms = now_ms_ + p.backoff_ms;
-  p.backoff_ms = static_cast<int>(std::min<int64_t>(int64_t{p.backoff_ms} * 2, options_.reconnect_max_ms));
-}
+void TcpTransport::schedule_redial(Peer& p) { p.redial.schedule(now_ms_, options_.reconnect_max_ms); }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Handshake
@@ -389,8 +376,7 @@ bool TcpTransport::finish_dial(Conn& c, PeerId id) {
     return false;
   }
   p->dialing = 0;
-  p->backoff_ms = options_.reconnect_initial_ms;
-  p->dial_failure_logged = false;
+  p->redial.succeeded(options_.reconnect_initial_ms);
   establish(c, *p);
   return true;
 }
@@ -474,8 +460,7 @@ void TcpTransport::apply_cuts(const std::vector<PeerId>& cut_ids) {
     UK_WARN("fault file %s: peer %lld %s", options_.fault_file.c_str(), static_cast<long long>(id),
             cut ? "cut from this server" : "no longer cut");
     if (!cut) {
-      p.backoff_ms = options_.reconnect_initial_ms;
-      p.next_dial_ms = now_ms_;
+      p.redial.restart(now_ms_, options_.reconnect_initial_ms);
       continue;
     }
     if (Conn* dialing = find_conn(p.dialing)) {

@@ -47,6 +47,9 @@ Fd tcp_accept(int listen_fd, std::string& peer_ip, int& peer_port);
 // errno text). A hostname costs a resolver lookup, which may block; latency-minded configs use IP literals.
 Fd tcp_connect_start(const std::string& host, int port, std::string& error);
 
+// How a connect started by tcp_connect_start ended, once its socket turned writable: 0, or the errno.
+int tcp_connect_result(int fd);
+
 bool set_nonblocking(int fd);
 
 class Epoll {

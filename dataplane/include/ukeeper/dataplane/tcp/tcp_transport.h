@@ -47,6 +47,7 @@
 #include <utility>
 #include <vector>
 
+#include "ukeeper/dataplane/redial.h"
 #include "ukeeper/dataplane/transport.h"
 #include "ukeeper/drivers/socket.h"
 
@@ -160,10 +161,8 @@ class TcpTransport final : public Transport {
     int port = 0;
     uint64_t channel = 0;  // tag of the kUp conn, 0 when none
     uint64_t dialing = 0;  // tag of the dial in progress, 0 when none
-    int backoff_ms = 0;
-    int64_t next_dial_ms = 0;
+    Redial redial;
     bool cut = false;
-    bool dial_failure_logged = false;  // one log line per streak of failed dials
     PeerCounters counters;
   };
 

@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "ukeeper/dataplane/rdma/ring.h"
+#include "ukeeper/dataplane/redial.h"
 #include "ukeeper/dataplane/transport.h"
 #include "ukeeper/drivers/socket.h"
 #include "ukeeper/drivers/verbs.h"
@@ -187,9 +188,7 @@ class RdmaTransport final : public Transport {
     std::string host;
     int port = 0;
     uint64_t channel = 0;  // tag of the channel owning the rings (kAwaitReady, kUp, or a dial), 0 when none
-    int backoff_ms = 0;
-    int64_t next_dial_ms = 0;
-    bool dial_failure_logged = false;
+    Redial redial;
     std::unique_ptr<char[]> inbox_mem;    // ring_bytes: the peer writes here
     std::unique_ptr<char[]> staging_mem;  // ring_bytes: we write from here
     verbs::MemoryRegion inbox_mr;
