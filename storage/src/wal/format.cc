@@ -75,9 +75,9 @@ void encode_record(Zxid zxid, std::string_view payload, uint8_t* out) {
   store<uint32_t>(out + 20, 0);
 }
 
-RecordCheck check_record(const uint8_t* data, size_t avail, RecordView& out) {
+RecordCheck check_record_header(const uint8_t* data, uint64_t avail, RecordView& out) {
   out = RecordView{};
-  const size_t magic_bytes = avail < 4 ? avail : 4;
+  const size_t magic_bytes = avail < 4 ? static_cast<size_t>(avail) : 4;
   bool zero_magic = true;
   for (size_t i = 0; i < magic_bytes; ++i) zero_magic = zero_magic && data[i] == 0;
   if (zero_magic) return RecordCheck::kZero;  // (fewer than 4 bytes left, all zero: also the end)
@@ -89,6 +89,11 @@ RecordCheck check_record(const uint8_t* data, size_t avail, RecordView& out) {
   if (out.payload_bytes > kMaxRecordPayloadBytes || out.payload_bytes > avail - kRecordHeaderBytes) {
     return RecordCheck::kBadLength;
   }
+  return RecordCheck::kOk;
+}
+
+RecordCheck check_record(const uint8_t* data, size_t avail, RecordView& out) {
+  if (const RecordCheck head = check_record_header(data, avail, out); head != RecordCheck::kOk) return head;
   out.payload = std::string_view(reinterpret_cast<const char*>(data + kRecordHeaderBytes), out.payload_bytes);
   if (load<uint32_t>(data + 20) != 0) return RecordCheck::kBadReserved;
   uint32_t crc = crc32c_extend(crc32c(data + 4, 12), out.payload.data(), out.payload.size());

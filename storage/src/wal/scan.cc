@@ -12,6 +12,8 @@
 #include <cstring>
 #include <memory>
 
+#include "segment_reader.h"
+#include "ukeeper/common/crc32c.h"
 #include "ukeeper/storage/wal/format.h"
 
 namespace uk::wal {
@@ -27,41 +29,8 @@ std::string errno_text(const char* op, const std::string& path, int err) {
   return std::string("wal: ") + op + " " + path + ": " + std::strerror(err);
 }
 
-// One whole segment file in memory. Recovery reads each segment once; segments are bounded by
-// options.segment_bytes (64 MiB by default), and only one is held at a time.
-struct FileBytes {
-  std::unique_ptr<uint8_t[]> data;
-  uint64_t size = 0;
-};
-
-bool read_file(const std::string& path, FileBytes& out, std::string& error) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = errno_text("open", path, errno);
-    return false;
-  }
-  struct stat st{};
-  if (::fstat(fd, &st) != 0) {
-    error = errno_text("fstat", path, errno);
-    ::close(fd);
-    return false;
-  }
-  out.size = static_cast<uint64_t>(st.st_size);
-  out.data.reset(new uint8_t[out.size == 0 ? 1 : out.size]);
-  uint64_t done = 0;
-  while (done < out.size) {
-    ssize_t n = ::pread(fd, out.data.get() + done, out.size - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      error = n < 0 ? errno_text("read", path, errno) : "wal: read " + path + ": file shrank while reading";
-      ::close(fd);
-      return false;
-    }
-    done += static_cast<uint64_t>(n);
-  }
-  ::close(fd);
-  return true;
-}
+// The helpers below walk a segment through a SegmentReader window of `chunk` bytes; each returns false with
+// `error` set only when a read fails.
 
 // memcmp against a zero block: libc's vectorised compare keeps a 64 MiB segment's empty space cheap to check.
 const uint8_t kZeros[4096] = {};
@@ -76,33 +45,109 @@ bool all_zero(const uint8_t* p, uint64_t n) {
   return true;
 }
 
-// Offset just past the last non-zero byte in [from, size), or `from` when all are zero.
-uint64_t end_of_nonzero(const uint8_t* data, uint64_t size, uint64_t from) {
-  uint64_t end = size;
-  while (end > from) {
-    const uint64_t k = std::min<uint64_t>(end - from, sizeof kZeros);
-    if (!all_zero(data + end - k, k)) break;
-    end -= k;
-  }
-  while (end > from && data[end - 1] == 0) --end;
-  return end;
+// Window size for walking a range: the reader's chunk, or everything at once over plain memory.
+uint64_t step_of(const SegmentReader& bytes, uint64_t remaining) {
+  return bytes.chunk() == 0 ? remaining : std::min(bytes.chunk(), remaining);
 }
 
-// The first offset >= from holding a complete, crc-valid record with a zxid above `above`, or UINT64_MAX.
-// Byte by byte: records are packed back to back, so a record after a damaged one can sit at any offset.
-uint64_t find_valid_record(const uint8_t* data, uint64_t size, uint64_t from, Zxid above) {
+// Whether bytes [from, size) are all zero.
+bool all_zero_from(SegmentReader& bytes, uint64_t from, bool& zero, std::string& error) {
+  zero = true;
+  for (uint64_t at = from; zero && at < bytes.size();) {
+    const uint64_t n = step_of(bytes, bytes.size() - at);
+    const uint8_t* p = nullptr;
+    if (!bytes.view(at, n, p, error)) return false;
+    zero = all_zero(p, n);
+    at += n;
+  }
+  return true;
+}
+
+// Offset just past the last non-zero byte in [from, size), or `from` when all are zero.
+bool end_of_nonzero(SegmentReader& bytes, uint64_t from, uint64_t& end, std::string& error) {
+  end = from;
+  for (uint64_t at = from; at < bytes.size();) {
+    const uint64_t n = step_of(bytes, bytes.size() - at);
+    const uint8_t* p = nullptr;
+    if (!bytes.view(at, n, p, error)) return false;
+    if (!all_zero(p, n)) {
+      uint64_t k = n;
+      while (k > 0 && p[k - 1] == 0) --k;
+      end = at + k;
+    }
+    at += n;
+  }
+  return true;
+}
+
+// Checks the record at `off`. A record bigger than the reader's window has its crc computed piece by piece
+// first, so a damaged length field (up to kMaxRecordPayloadBytes) never makes the window grow: only a record that
+// passes its crc is viewed whole, and only when `whole` (the caller replays it). r.payload is set only then.
+bool check_at(SegmentReader& bytes, uint64_t off, bool whole, RecordCheck& c, RecordView& r, std::string& error) {
+  const uint64_t avail = bytes.size() - off;
+  const uint8_t* p = nullptr;
+  if (!bytes.view(off, std::min(kRecordHeaderBytes, avail), p, error)) return false;
+  c = check_record_header(p, avail, r);
+  if (c != RecordCheck::kOk) return true;
+  const uint64_t total = record_bytes(r.payload_bytes);
+  if (bytes.chunk() == 0 || total <= bytes.chunk()) {
+    if (!bytes.view(off, total, p, error)) return false;
+    c = check_record(p, total, r);
+    return true;
+  }
+  uint32_t reserved = 0;
+  std::memcpy(&reserved, p + 20, sizeof reserved);
+  if (reserved != 0) {
+    c = RecordCheck::kBadReserved;
+    return true;
+  }
+  uint32_t crc = crc32c(p + 4, 12);
+  for (uint64_t at = off + kRecordHeaderBytes; at < off + total;) {
+    const uint64_t n = std::min(bytes.chunk(), off + total - at);
+    if (!bytes.view(at, n, p, error)) return false;
+    crc = crc32c_extend(crc, p, n);
+    at += n;
+  }
+  if (crc != r.stored_crc) {
+    c = RecordCheck::kBadCrc;
+    return true;
+  }
+  if (!whole) return true;  // kOk
+  if (!bytes.view(off, total, p, error)) return false;
+  c = check_record(p, total, r);
+  return true;
+}
+
+// The first offset >= from holding a complete, crc-valid record with a zxid above `above`, else UINT64_MAX.
+// Byte by byte: records are packed back to back, so a record after a damaged one can sit at any offset. Windows
+// overlap by 3 bytes so a magic split across two of them is still found.
+bool find_valid_record(SegmentReader& bytes, uint64_t from, Zxid above, uint64_t& found, std::string& error) {
   uint8_t magic[4];
   std::memcpy(magic, &kRecordMagic, 4);
+  found = UINT64_MAX;
+  const uint64_t size = bytes.size();
   uint64_t at = from;
   while (at + kRecordHeaderBytes <= size) {
-    const void* hit = ::memmem(data + at, size - at, magic, sizeof magic);
-    if (hit == nullptr) break;
-    at = static_cast<uint64_t>(static_cast<const uint8_t*>(hit) - data);
+    const uint64_t n = step_of(bytes, size - at);
+    const uint8_t* p = nullptr;
+    if (!bytes.view(at, n, p, error)) return false;
+    const void* hit = ::memmem(p, n, magic, sizeof magic);
+    if (hit == nullptr) {
+      if (at + n >= size) break;
+      at += n - (sizeof magic - 1);
+      continue;
+    }
+    const uint64_t cand = at + static_cast<uint64_t>(static_cast<const uint8_t*>(hit) - p);
+    RecordCheck c;
     RecordView r;
-    if (check_record(data + at, size - at, r) == RecordCheck::kOk && r.zxid > above) return at;
-    ++at;
+    if (!check_at(bytes, cand, false, c, r, error)) return false;
+    if (c == RecordCheck::kOk && r.zxid > above) {
+      found = cand;
+      return true;
+    }
+    at = cand + 1;
   }
-  return UINT64_MAX;
+  return true;
 }
 
 std::string corrupt(const std::string& path, uint64_t offset, const std::string& what) {
@@ -123,15 +168,22 @@ bool fail(ScanResult& result, ScanStatus status, std::string error) {
   return false;
 }
 
-}  // namespace
+bool read_failed(ScanResult& result, std::string error) { return fail(result, ScanStatus::kError, std::move(error)); }
 
-bool scan_segment(const std::string& path, const uint8_t* data, uint64_t size, bool is_last,
-                  const ScanReplayFn* replay, ScanResult& result) {
+// The scan of one segment (the decisions in scan.h), through a window of its bytes.
+bool scan_bytes(const std::string& path, SegmentReader& bytes, bool is_last, const ScanReplayFn* replay,
+                ScanResult& result) {
+  const uint64_t size = bytes.size();
+  std::string error;
+  const uint8_t* p = nullptr;
+  const uint64_t head = std::min<uint64_t>(size, kSegmentHeaderBlockBytes);
+  if (!bytes.view(0, head, p, error)) return read_failed(result, error);
   SegmentHeader header;
   std::string why;
-  if (!decode_segment_header(data, size, header, why)) {
-    const uint64_t after = std::min<uint64_t>(size, kSegmentHeaderBlockBytes);
-    if (is_last && all_zero(data + after, size - after)) {
+  if (!decode_segment_header(p, head, header, why)) {
+    bool zero = false;
+    if (is_last && !all_zero_from(bytes, head, zero, error)) return read_failed(result, error);
+    if (is_last && zero) {
       result.status = ScanStatus::kTornTail;
       result.incomplete_segment = path;
       result.incomplete_reason = why;
@@ -152,10 +204,12 @@ bool scan_segment(const std::string& path, const uint8_t* data, uint64_t size, b
   uint64_t off = kSegmentHeaderBlockBytes;
   for (;;) {
     RecordView r;
-    RecordCheck c = off < size ? check_record(data + off, size - off, r) : RecordCheck::kZero;
+    RecordCheck c = RecordCheck::kZero;
+    if (off < size && !check_at(bytes, off, true, c, r, error)) return read_failed(result, error);
     if (c == RecordCheck::kZero) {
       // End of data. Nothing valid may follow: that would be a lost write in the middle of the log.
-      uint64_t next = find_valid_record(data, size, off, result.last_zxid);
+      uint64_t next = UINT64_MAX;
+      if (!find_valid_record(bytes, off, result.last_zxid, next, error)) return read_failed(result, error);
       if (next != UINT64_MAX) {
         return fail(result, ScanStatus::kCorrupt,
                     corrupt(path, off, "zeroed bytes before a valid record at offset " + std::to_string(next)));
@@ -169,17 +223,21 @@ bool scan_segment(const std::string& path, const uint8_t* data, uint64_t size, b
                               " (segment first zxid " + hex(seg.first_zxid) + ")"));
     }
     if (c != RecordCheck::kOk) {
-      uint64_t next = find_valid_record(data, size, off + 1, result.last_zxid);
+      const std::string what_bad = describe(c, r);  // before the search below moves the window
+      uint64_t next = UINT64_MAX;
+      if (!find_valid_record(bytes, off + 1, result.last_zxid, next, error)) return read_failed(result, error);
       if (!is_last || next != UINT64_MAX) {
-        std::string what = describe(c, r);
+        std::string what = what_bad;
         if (next != UINT64_MAX) what += "; a valid record follows at offset " + std::to_string(next);
         return fail(result, ScanStatus::kCorrupt, corrupt(path, off, what));
       }
+      uint64_t torn_end = off;
+      if (!end_of_nonzero(bytes, off, torn_end, error)) return read_failed(result, error);
       result.status = ScanStatus::kTornTail;
       result.torn_file = path;
       result.torn_offset = off;
-      result.torn_end = end_of_nonzero(data, size, off);
-      result.torn_reason = describe(c, r);
+      result.torn_end = torn_end;
+      result.torn_reason = what_bad;
       break;
     }
     if (replay != nullptr && *replay) (*replay)(r.zxid, r.payload);
@@ -194,7 +252,40 @@ bool scan_segment(const std::string& path, const uint8_t* data, uint64_t size, b
   return true;
 }
 
-ScanResult scan_dir(const std::string& dir, const ScanReplayFn* replay) {
+}  // namespace
+
+bool scan_segment(const std::string& path, const uint8_t* data, uint64_t size, bool is_last,
+                  const ScanReplayFn* replay, ScanResult& result, uint64_t chunk_bytes) {
+  SegmentReader bytes(data, size, chunk_bytes);
+  const bool go_on = scan_bytes(path, bytes, is_last, replay, result);
+  result.peak_buffer_bytes = std::max(result.peak_buffer_bytes, bytes.peak_buffer_bytes());
+  return go_on;
+}
+
+namespace {
+
+// One segment file, streamed through a window of chunk_bytes: memory stays at max(chunk, largest record).
+bool scan_file(const std::string& path, bool is_last, const ScanReplayFn* replay, uint64_t chunk_bytes,
+               ScanResult& result) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return read_failed(result, errno_text("open", path, errno));
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return read_failed(result, errno_text("fstat", path, err));
+  }
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);  // a hint only: larger read-ahead
+  SegmentReader bytes(fd, path, static_cast<uint64_t>(st.st_size), chunk_bytes);
+  const bool go_on = scan_bytes(path, bytes, is_last, replay, result);
+  result.peak_buffer_bytes = std::max(result.peak_buffer_bytes, bytes.peak_buffer_bytes());
+  ::close(fd);
+  return go_on;
+}
+
+}  // namespace
+
+ScanResult scan_dir(const std::string& dir, const ScanReplayFn* replay, uint64_t chunk_bytes) {
   ScanResult result;
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
@@ -211,13 +302,7 @@ ScanResult scan_dir(const std::string& dir, const ScanReplayFn* replay) {
 
   for (size_t i = 0; i < names.size(); ++i) {
     const std::string path = dir + "/" + names[i];
-    FileBytes f;
-    std::string error;
-    if (!read_file(path, f, error)) {
-      fail(result, ScanStatus::kError, error);
-      break;
-    }
-    if (!scan_segment(path, f.data.get(), f.size, i + 1 == names.size(), replay, result)) break;
+    if (!scan_file(path, i + 1 == names.size(), replay, chunk_bytes, result)) break;
   }
   return result;
 }

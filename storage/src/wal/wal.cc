@@ -87,12 +87,18 @@ bool AlignedBuffer::reserve(uint64_t bytes, uint64_t keep) {
 WalImpl::WalImpl(const WalOptions& options) : options_(options) {}
 
 WalImpl::~WalImpl() {
-  // The kernel may still read wbuf_: wait for every request in flight before the buffer is freed.
-  while (ring_ && in_flight_.active) {
+  // The kernel may still read wbuf_ or zeros_: wait for every request in flight before the buffers are freed.
+  // A spare in preparation is abandoned at its next completion (stopping_), a ready one deleted: open() could not
+  // tell a ready spare from one holding a crashed roll's batch, so it never reuses one.
+  stopping_ = true;
+  while (ring_ && (in_flight_.active || spare_busy())) {
     UringCompletion c;
     if (ring_->wait(c) < 0) break;
     handle(c);
   }
+  if (!spare_busy()) remove_spare();
+  if (retired_fd_ >= 0) ::close(retired_fd_);
+  if (dir_fd_ >= 0) ::close(dir_fd_);
   close_segment();
 }
 
@@ -153,6 +159,17 @@ void WalImpl::remove_cut_leftovers(WalRecovery& recovery) {
     } else {
       note(recovery, true, errno_text("unlink", path, errno) + " (the copy of a segment being cut; harmless)");
     }
+  }
+}
+
+// A spare segment (wal_spare.cc) is never reused: it may hold the header and first batch of a roll that crashed
+// before its rename, records that were never acknowledged and that must not resurface under a segment name.
+void WalImpl::remove_spare_leftover(WalRecovery& recovery) {
+  const std::string path = options_.dir + "/" + kSpareFileName;
+  if (::unlink(path.c_str()) == 0) {
+    note(recovery, false, "wal: removed " + path + ": the next segment prepared before the node stopped");
+  } else if (errno != ENOENT) {
+    note(recovery, true, errno_text("unlink", path, errno) + " (a prepared next segment; it is rewritten)");
   }
 }
 
@@ -217,6 +234,14 @@ bool WalImpl::recover(const ScanResult& scan, WalRecovery& recovery, std::string
   }
 
   remove_cut_leftovers(recovery);
+  remove_spare_leftover(recovery);
+  if (writes) {
+    dir_fd_ = ::open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd_ < 0) {
+      error = errno_text("open directory", options_.dir, errno);
+      return false;
+    }
+  }
   if (!scan.incomplete_segment.empty()) {
     if (!remove_segment(scan.incomplete_segment, error)) return false;
     note(recovery, true,
@@ -249,6 +274,7 @@ bool WalImpl::recover(const ScanResult& scan, WalRecovery& recovery, std::string
   recovery.direct_io = direct_io_;
   appended_zxid_ = persisted_zxid_ = written_zxid_ = scan.last_zxid;
   last_sync_submit_ = std::chrono::steady_clock::now();  // kAsync: the first interval starts now
+  maybe_start_spare();
   return true;
 }
 
@@ -274,7 +300,7 @@ std::unique_ptr<Wal> Wal::open(const WalOptions& options_in, const ReplayFn& rep
     error = "wal: create directory " + options.dir + ": " + ec.message();
     return nullptr;
   }
-  wal::ScanResult scan = wal::scan_dir(options.dir, &replay);
+  wal::ScanResult scan = wal::scan_dir(options.dir, &replay, options.recovery_chunk_bytes);
   if (scan.status == wal::ScanStatus::kCorrupt || scan.status == wal::ScanStatus::kError) {
     error = scan.error;
     return nullptr;

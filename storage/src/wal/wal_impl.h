@@ -1,6 +1,7 @@
-// The io_uring Wal (private). Split by concern: wal.cc opens and recovers, wal_segment.cc creates and rolls
-// segment files (blocking setup work, once per segment), wal_datapath.cc is the per-append path (append, pump,
-// completions), wal_truncate.cc cuts the log back for ZAB synchronization (truncate_after, reset; blocking, rare).
+// The io_uring Wal (private). Split by concern: wal.cc opens and recovers, wal_spare.cc prepares the next
+// segment file in the background and rolls into it, wal_segment.cc creates segment files the blocking way (the
+// fallback when no spare could be prepared), wal_datapath.cc is the per-append path (append, pump, completions),
+// wal_truncate.cc cuts the log back for ZAB synchronization (truncate_after, reset; blocking, rare).
 //
 // Write path, in one place:
 // - append() encodes the record into `pending_` (plain memory) and notes its end offset and zxid. No I/O.
@@ -12,11 +13,20 @@
 //   of them), so every write starts block-aligned and is zero-padded to whole blocks. The durable prefix of that
 //   block is rewritten with identical bytes, so a torn rewrite cannot lose it. Buffered mode writes exactly the
 //   new bytes at the end of the data (tail_bytes_ stays 0).
+// - A roll (the next record does not fit) takes the spare (wal_spare.cc; with no segment at all and no spare ready
+//   yet, the first segment is made the blocking way, as at start-up before): the batch's write starts
+//   at offset 0 with the header block (tail_bytes_ = kSegmentHeaderBlockBytes holds it), and the chain
+//   [fdatasync of the old segment if kAsync left it unsynced] -> write -> fdatasync -> rename -> fsync(dir) goes
+//   out linked. While the spare is still being prepared, pump() submits nothing and the records wait in pending_.
 // - Completions: a short write or a negative result sets failure_; after that no I/O is issued and
 //   persisted_zxid_ never moves.
 //
 // Memory: wbuf_ (posix_memalign 4096) grows to the largest batch written (bounded by kMaxBatchBytes or one
 // record); pending_ grows to the most bytes appended while one batch was in flight. Both keep their capacity.
+// zeros_ (kSpareZeroChunkBytes) is the source of every zero-fill write of the spare.
+//
+// Ring entries: a batch is at most 5 linked requests (old-segment sync, write, sync, rename, directory fsync),
+// the spare has at most 1 in flight: 6 of the ring's 64.
 #pragma once
 
 #include <chrono>
@@ -65,6 +75,13 @@ inline constexpr std::string_view kCutSuffix = ".tmp";
 // One write is at most this big (io_uring lengths are 32-bit; smaller batches also bound wbuf_), unless a single
 // record is bigger.
 inline constexpr uint64_t kMaxBatchBytes = 16ull << 20;
+
+// The spare segment's file name in the WAL directory: not a segment file name (the scan skips it) and not a cut
+// copy (no ".tmp"). open() deletes one a crash left behind: it may hold an unacknowledged roll batch.
+inline constexpr char kSpareFileName[] = "wal-spare.next";
+// One zero-fill write of the spare. Small, so a data write queued behind it on the device waits little; one at
+// a time (64 MiB segment: 256 writes, all in the background).
+inline constexpr uint64_t kSpareZeroChunkBytes = 256 * 1024;
 
 // A 4096-aligned, growable byte buffer for O_DIRECT writes.
 class AlignedBuffer {
@@ -116,18 +133,51 @@ class WalImpl final : public Wal {
     int ops_left = 0;
     bool has_write = false;
     bool has_sync = false;
+    bool sync_after_write = false;  // !link_fdatasync: the fdatasync is submitted when the write completes
+    bool rolls = false;             // the chain renames the spare into place (see wal_spare.cc)
     uint32_t write_bytes = 0;     // requested length of the write
     uint64_t content_end = 0;     // bytes of wbuf_ that are data (tail + new records), for the next tail
     uint64_t records = 0;
     Zxid last_zxid = 0;
   };
-  enum Op : uint64_t { kOpWrite = 1, kOpSync = 2 };
+  enum Op : uint64_t {
+    kOpWrite = 1,
+    kOpSync = 2,
+    kOpOldSync = 3,   // roll: fdatasync of the segment being left (kAsync)
+    kOpRename = 4,    // roll: the spare becomes the segment
+    kOpDirSync = 5,   // roll: the new name is durable
+    kOpRollSync = 6,  // roll: the fdatasync a kAsync batch would not have had (not counted by fault_fail_sync_at)
+    kOpSpareAllocate = 7,  // (spare requests from here on)
+    kOpSpareZero = 8,
+    kOpSpareSync = 9,
+  };
+  // The spare segment file, prepared one request at a time: fallocate, zero writes, fdatasync.
+  enum class SpareState { kNone, kAllocating, kZeroing, kSyncing, kReady, kBroken };
 
   // wal.cc (setup)
   bool remove_segment(const std::string& path, std::string& error);
   bool zero_torn_tail(const ScanResult& scan, std::string& error);
   bool open_segment_for_append(const ScanSegment& seg, std::string& error);
   void remove_cut_leftovers(WalRecovery& recovery);
+  void remove_spare_leftover(WalRecovery& recovery);
+  // wal_spare.cc
+  bool spare_busy() const {
+    return spare_state_ == SpareState::kAllocating || spare_state_ == SpareState::kZeroing ||
+           spare_state_ == SpareState::kSyncing;
+  }
+  void maybe_start_spare();
+  void start_spare();
+  void handle_spare(const UringCompletion& c);
+  void submit_spare_zero();
+  void spare_failed(const std::string& why);
+  void remove_spare();
+  // Makes the current segment ready for a batch starting with `first_zxid`. Returns true when a batch may be
+  // submitted now; false when it must wait for the spare (failure_ empty) or the Wal failed.
+  bool ensure_room(Zxid first_zxid, uint64_t first_bytes);
+  void activate_spare(Zxid first_zxid);
+  // Preps the roll requests before the batch write (kOpOldSync) and after its fdatasync (rename, dir fsync).
+  int prep_roll_head();
+  int prep_roll_tail();
   // wal_segment.cc (setup, blocking)
   bool roll_segment(Zxid first_zxid);
   bool create_segment_file(Zxid first_zxid, std::string& error);
@@ -144,6 +194,8 @@ class WalImpl final : public Wal {
   bool submit_sync_only();
   bool sync_due() const;
   void handle(const UringCompletion& c);
+  void handle_batch_op(const UringCompletion& c);
+  void submit_deferred_sync();
   void finish_batch();
   void fail(const char* op, const std::string& path, int err);
   void fail_text(std::string text);
@@ -159,6 +211,22 @@ class WalImpl final : public Wal {
   uint64_t seg_limit_ = 0;  // file size: records must end at or before it
   uint64_t seg_end_ = 0;    // offset where the next record goes (data written, not necessarily synced)
   uint64_t tail_bytes_ = 0; // O_DIRECT: seg_end_ % kBlockBytes; those bytes are kept at the front of wbuf_
+
+  // Roll in flight: the segment being left (closed when the chain completes) and the new segment's name.
+  int retired_fd_ = -1;
+  bool retired_needs_sync_ = false;
+  std::string retired_path_;
+  std::string roll_name_;      // the new segment's file name (renameat reads it at submit)
+  bool roll_next_batch_ = false;  // activate_spare() ran: the next batch carries the roll
+  bool stopping_ = false;         // the destructor runs: the spare is abandoned
+  int dir_fd_ = -1;  // options_.dir, for renameat and the directory fsync
+
+  SpareState spare_state_ = SpareState::kNone;
+  int spare_fd_ = -1;
+  uint64_t spare_zeroed_ = 0;
+  uint32_t spare_write_bytes_ = 0;
+  std::string spare_path_;
+  AlignedBuffer zeros_;
 
   AlignedBuffer wbuf_;
   std::vector<uint8_t> pending_;

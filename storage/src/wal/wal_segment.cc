@@ -1,5 +1,7 @@
-// Segment files: create, preallocate, roll. Blocking system calls, once per segment_bytes of log; the storage
-// thread stalls while the new segment is zero-filled and synced (two fdatasyncs and a directory fsync).
+// Segment files the blocking way: create, preallocate, roll. The storage thread stalls while the new segment is
+// zero-filled and synced (two fdatasyncs and a directory fsync), so this is only the path for the first segment
+// of a log with no spare ready yet, for precreate_segments = false, and the fallback when preparing a spare
+// failed (wal_spare.cc prepares the next segment in the background instead).
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>

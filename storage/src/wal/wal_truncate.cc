@@ -24,6 +24,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "segment_reader.h"
 #include "ukeeper/common/log.h"
 #include "wal_impl.h"
 
@@ -62,37 +63,6 @@ bool pwrite_full(int fd, const uint8_t* buf, uint64_t n, uint64_t offset, const 
   return true;
 }
 
-// Windows onto a file's bytes, read in chunks of at least 1 MiB (a bigger record gets a chunk of its own), so a
-// segment of small records costs a few dozen reads and never a whole-file buffer.
-class ChunkReader {
- public:
-  ChunkReader(int fd, const std::string& path, uint64_t file_bytes) : fd_(fd), path_(path), file_bytes_(file_bytes) {}
-
-  // Points `out` at bytes [offset, offset + n) (n <= file_bytes - offset). False with `error` on a read failure.
-  bool view(uint64_t offset, uint64_t n, const uint8_t*& out, std::string& error) {
-    UK_WAL_ASSERT(n <= file_bytes_ - offset, "view past the end of the file", offset, n);
-    if (offset < start_ || offset + n > start_ + len_) {
-      const uint64_t want = std::min(std::max<uint64_t>(n, kChunkBytes), file_bytes_ - offset);
-      if (buf_.size() < want) buf_.resize(want);
-      len_ = 0;
-      if (!pread_full(fd_, buf_.data(), want, offset, path_, error)) return false;
-      start_ = offset;
-      len_ = want;
-    }
-    out = buf_.data() + (offset - start_);
-    return true;
-  }
-
- private:
-  static constexpr uint64_t kChunkBytes = 1 << 20;
-  int fd_;
-  const std::string& path_;
-  uint64_t file_bytes_;
-  std::vector<uint8_t> buf_;
-  uint64_t start_ = 0;
-  uint64_t len_ = 0;
-};
-
 // Where one segment is cut for truncate_after(zxid).
 struct SegmentCut {
   uint64_t file_bytes = 0;
@@ -121,7 +91,8 @@ bool walk_to_cut(int fd, const std::string& path, Zxid zxid, SegmentCut& cut, st
     error = damaged(path, 0, "segment shorter than its header block");
     return false;
   }
-  ChunkReader reader(fd, path, size);
+  // Windows of 1 MiB (a bigger record gets one of its own): a few dozen reads per segment, never the whole file.
+  SegmentReader reader(fd, path, size, kDefaultScanChunkBytes);
   const uint8_t* p = nullptr;
   if (!reader.view(0, kSegmentHeaderBlockBytes, p, error)) return false;
   SegmentHeader header;
@@ -135,19 +106,13 @@ bool walk_to_cut(int fd, const std::string& path, Zxid zxid, SegmentCut& cut, st
     const uint64_t head = std::min(kRecordHeaderBytes, size - off);
     if (!reader.view(off, head, p, error)) return false;
     RecordView r;
-    const RecordCheck head_check = check_record(p, head, r);
+    const RecordCheck head_check = check_record_header(p, size - off, r);
     if (head_check == RecordCheck::kZero) break;  // the end of the segment's data
-    if (head_check == RecordCheck::kTruncated || head_check == RecordCheck::kBadMagic) {
+    if (head_check != RecordCheck::kOk) {
       error = damaged(path, off, record_check_name(head_check));
       return false;
     }
-    uint32_t payload_bytes = 0;
-    std::memcpy(&payload_bytes, p + 4, sizeof payload_bytes);
-    const uint64_t bytes = record_bytes(payload_bytes);
-    if (payload_bytes > kMaxRecordPayloadBytes || bytes > size - off) {
-      error = damaged(path, off, record_check_name(RecordCheck::kBadLength));
-      return false;
-    }
+    const uint64_t bytes = record_bytes(r.payload_bytes);
     if (!reader.view(off, bytes, p, error)) return false;
     const RecordCheck c = check_record(p, bytes, r);
     if (c != RecordCheck::kOk) {

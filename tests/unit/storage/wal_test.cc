@@ -23,37 +23,20 @@
 
 #include "ukeeper/storage/wal/format.h"
 #include "ukeeper/storage/wal/scan.h"
+#include "wal_test_util.h"
 
 namespace uk {
 namespace {
 
 namespace fs = std::filesystem;
 using wal::record_bytes;
+using waltest::disk_base;
+using waltest::read_whole;
+using waltest::reap_until;
+using waltest::TempDir;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
-
-class TempDir {
- public:
-  explicit TempDir(const std::string& base) {
-    std::string tmpl = base + "/ukwal-XXXXXX";
-    char* p = ::mkdtemp(tmpl.data());
-    if (p != nullptr) path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string disk_base() {
-  const char* t = std::getenv("TMPDIR");
-  return t != nullptr && *t != '\0' ? t : "/tmp";
-}
 
 // A payload whose length and bytes depend on the zxid (and a salt, to tell rewritten records apart); some are
 // empty and some span several 4 KiB blocks.
@@ -99,27 +82,6 @@ void zero_range(const std::string& path, uint64_t from, uint64_t to) {
   std::vector<uint8_t> zeros(to - from, 0);
   ASSERT_EQ(::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(from)), static_cast<ssize_t>(zeros.size()));
   ::close(fd);
-}
-
-std::string read_whole(const std::string& path) {
-  std::string s(static_cast<size_t>(fs::file_size(path)), '\0');
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return {};
-  ssize_t n = ::pread(fd, s.data(), s.size(), 0);
-  ::close(fd);
-  s.resize(n < 0 ? 0 : static_cast<size_t>(n));
-  return s;
-}
-
-// Waits (poll on completion_fd, then reap) until `done` holds. Gives up after ~10 s so a bug fails the test.
-template <typename Pred>
-bool reap_until(Wal& w, Pred done) {
-  for (int i = 0; i < 10000 && !done(); ++i) {
-    pollfd p{w.completion_fd(), POLLIN, 0};
-    ::poll(&p, 1, 1);
-    w.reap();
-  }
-  return done();
 }
 
 // ---------------------------------------------------------------------------------------------------------------

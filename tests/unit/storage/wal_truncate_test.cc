@@ -29,6 +29,7 @@
 
 #include "ukeeper/storage/wal/format.h"
 #include "ukeeper/storage/wal/scan.h"
+#include "wal_test_util.h"
 
 namespace uk {
 namespace {
@@ -36,27 +37,10 @@ namespace {
 namespace fs = std::filesystem;
 using wal::record_bytes;
 using Records = std::vector<std::pair<Zxid, std::string>>;
-
-class TempDir {
- public:
-  explicit TempDir(const std::string& base) {
-    std::string tmpl = base + "/ukwaltrunc-XXXXXX";
-    if (char* p = ::mkdtemp(tmpl.data())) path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string disk_base() {
-  const char* t = std::getenv("TMPDIR");
-  return t != nullptr && *t != '\0' ? t : "/tmp";
-}
+using waltest::disk_base;
+using waltest::read_whole;
+using waltest::reap_until;
+using waltest::TempDir;
 
 // Bytes that depend on zxid and salt (a record rewritten under the same zxid differs from the removed one); some
 // payloads are empty, some span several 4 KiB blocks, so cuts land at every kind of offset.
@@ -104,16 +88,6 @@ std::vector<std::string> segment_paths(const std::string& dir) {
   return out;
 }
 
-std::string read_whole(const std::string& path) {
-  std::string s(static_cast<size_t>(fs::file_size(path)), '\0');
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return {};
-  ssize_t n = ::pread(fd, s.data(), s.size(), 0);
-  ::close(fd);
-  s.resize(n < 0 ? 0 : static_cast<size_t>(n));
-  return s;
-}
-
 ino_t inode_of(const std::string& path) {
   struct stat st{};
   return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
@@ -127,16 +101,6 @@ void flip_byte(const std::string& path, uint64_t offset) {
   b ^= 0x40;
   ASSERT_EQ(::pwrite(fd, &b, 1, static_cast<off_t>(offset)), 1);
   ::close(fd);
-}
-
-template <typename Pred>
-bool reap_until(Wal& w, Pred done) {
-  for (int i = 0; i < 10000 && !done(); ++i) {
-    pollfd p{w.completion_fd(), POLLIN, 0};
-    ::poll(&p, 1, 1);
-    w.reap();
-  }
-  return done();
 }
 
 // The first difference between what replayed and what should have, for a readable failure.

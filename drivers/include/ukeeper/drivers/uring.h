@@ -36,6 +36,13 @@ class Uring {
   // the submission queue is full (call submit() first).
   bool prep_write(int fd, const void* buf, uint32_t len, uint64_t offset, uint64_t user_data, bool link_next);
   bool prep_fdatasync(int fd, uint64_t user_data, bool link_next);
+  // fsync(2) in full (metadata too): what a directory needs after a rename.
+  bool prep_fsync(int fd, uint64_t user_data, bool link_next);
+  // fallocate(fd, mode, offset, len); the result is 0 or -errno (-EOPNOTSUPP where the filesystem has none).
+  bool prep_fallocate(int fd, int mode, uint64_t offset, uint64_t len, uint64_t user_data, bool link_next);
+  // renameat2(old_dir_fd, old_path, new_dir_fd, new_path, flags). Both paths must stay valid until submit().
+  bool prep_renameat(int old_dir_fd, const char* old_path, int new_dir_fd, const char* new_path, unsigned flags,
+                     uint64_t user_data, bool link_next);
   // Hands everything prepared to the kernel. Returns the number submitted or -errno.
   int submit();
   // Takes one completion if there is one; never blocks.

@@ -74,6 +74,14 @@ struct RecordView {
 // header could be read (zxid and length are set for kBadCrc and kBadReserved, for messages).
 RecordCheck check_record(const uint8_t* data, size_t avail, RecordView& out);
 
+// The checks of check_record() that need only the record's header: `head` holds min(kRecordHeaderBytes, avail)
+// bytes of a record with `avail` bytes up to the end of the segment. Returns kZero, kTruncated, kBadMagic or
+// kBadLength as check_record() would, else kOk: the header is plausible (record_bytes(out.payload_bytes) <= avail)
+// and the whole record still needs check_record() (or the reserved field and crc checked piecewise). Sets zxid,
+// payload_bytes and stored_crc as far as the header could be read; never the payload. For readers that hold a
+// window of a segment, not all of it (scan.cc, wal_truncate.cc).
+RecordCheck check_record_header(const uint8_t* head, uint64_t avail, RecordView& out);
+
 std::string_view record_check_name(RecordCheck c);
 
 }  // namespace uk::wal

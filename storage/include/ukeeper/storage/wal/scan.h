@@ -12,6 +12,11 @@
 //   a bad record followed by a valid one, valid records after a segment's end-of-data zeros, a zxid out of order.
 // - A last segment whose header block is bad but whose bytes after the header block are all zero is a crash while
 //   rolling: the segment is incomplete and holds nothing. A bad header anywhere else is corruption.
+//
+// Memory: a segment is streamed through a window of chunk_bytes (records may straddle windows; a record bigger
+// than a window is crc-checked piece by piece and then read whole), so the scan holds at most
+// max(chunk_bytes, largest valid record) of file bytes at once, whatever the segment size. Files that are not
+// segment files (the spare "wal-spare.next", cut copies "*.seg.tmp") are never read.
 #pragma once
 
 #include <cstdint>
@@ -57,7 +62,11 @@ struct ScanResult {
   std::string incomplete_reason;
 
   std::string error;  // kCorrupt: "wal corrupt: <file> offset <n>: <what>"; kError: what failed
+
+  uint64_t peak_buffer_bytes = 0;  // the most segment bytes the scan held in memory at once
 };
+
+inline constexpr uint64_t kDefaultScanChunkBytes = 1ull << 20;
 
 using ScanReplayFn = std::function<void(Zxid zxid, std::string_view payload)>;
 
@@ -65,12 +74,14 @@ using ScanReplayFn = std::function<void(Zxid zxid, std::string_view payload)>;
 // its file name must carry the header's first zxid), continuing `result` from the segments before it: records
 // must exceed result.last_zxid, and counts, segments and the torn-tail fields are added to it. `is_last` says
 // whether damage may be a torn tail. Returns false when the scan must stop (result.status kCorrupt, result.error
-// set). Pure: scan_dir calls it for each file, and the fuzz target on arbitrary bytes.
+// set). Pure: the fuzz target calls it on arbitrary bytes. chunk_bytes 0 reads the bytes in place; otherwise they
+// are copied window by window exactly as scan_dir reads a file (the same decisions, for tests).
 bool scan_segment(const std::string& path, const uint8_t* data, uint64_t size, bool is_last,
-                  const ScanReplayFn* replay, ScanResult& result);
+                  const ScanReplayFn* replay, ScanResult& result, uint64_t chunk_bytes = 0);
 
 // Scans `dir`. `replay` (may be null) receives every valid record in order, before the scan knows whether a
 // later segment is corrupt: a caller that gets kCorrupt or kError must discard what it replayed.
-ScanResult scan_dir(const std::string& dir, const ScanReplayFn* replay);
+ScanResult scan_dir(const std::string& dir, const ScanReplayFn* replay,
+                    uint64_t chunk_bytes = kDefaultScanChunkBytes);
 
 }  // namespace uk::wal

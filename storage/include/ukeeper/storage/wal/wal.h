@@ -15,6 +15,13 @@
 // first zxid in its name. The log only ever shrinks at its ends: purge_before() deletes whole segments at the
 // front; truncate_after() and reset() cut it back at the tail (ZAB synchronization with a new leader).
 //
+// Rolling (see wal_spare.cc): the next segment is created ahead of time as <dir>/wal-spare.next (zero-filled,
+// no header; not a segment file name, so the scan never reads it). The first batch of the new segment writes
+// the header block together with its records into the spare, fdatasyncs it, renames it to its segment name
+// (RENAME_NOREPLACE) and fsyncs the directory, as one linked io_uring chain; the batch is acknowledged only after
+// the whole chain completed. A crash before the rename leaves only the spare holding unacknowledged records;
+// open() deletes any spare it finds.
+//
 // Cutting a segment (truncate_after): the segment is copied up to the first removed record into
 // <dir>/wal-<first zxid>.seg.tmp (header block, kept records, zeros to segment_bytes), the copy fdatasynced and
 // renamed over the segment, the directory fsynced. Zeroing the removed records in place is not crash-safe: writes
@@ -46,6 +53,19 @@ struct WalOptions {
   int async_sync_interval_ms = 100;
   // Fault injection for tests (0 = off): the Nth fdatasync after open reports EIO.
   int fault_fail_sync_at = 0;
+  // The next segment file is created, preallocated and zero-filled in the background (through the ring) once
+  // the current one is this full, so a roll only writes the new header with the first batch and renames the
+  // file into place. 0-100; 100 starts it only when a roll needs it (the roll then waits for it, and so do the
+  // appends behind it, but the caller's loop never blocks). false: the segment is created at the roll, blocking
+  // (the behaviour before pre-creation; also the fallback when pre-creation fails).
+  bool precreate_segments = true;
+  int precreate_at_fill_percent = 50;
+  // true: the fdatasync of a batch is linked to its write (one submission). false: it is submitted when the
+  // write completes. Measured in bench/wal_bench.cc (see the comment at the top of wal_datapath.cc).
+  bool link_fdatasync = true;
+  // Recovery reads segment files in windows of this many bytes (a record bigger than a window gets one of its
+  // own): the scan holds at most max(chunk, largest record) + a few KiB of file bytes at a time.
+  uint64_t recovery_chunk_bytes = 1ull << 20;  // = wal::kDefaultScanChunkBytes
 };
 
 // What open() found and did, for logs and `ukctl`.
@@ -76,7 +96,9 @@ class Wal {
   // Queues one record in memory; no I/O. zxid must exceed every zxid appended before.
   virtual void append(Zxid zxid, std::string_view payload) = 0;
   // Starts I/O for everything queued when no write is in flight; otherwise the queued records wait and go out
-  // together when the current write completes (group commit). Cheap to call often.
+  // together when the current write completes (group commit). At a segment roll whose next segment is still
+  // being prepared in the background, they likewise wait for that preparation (never blocking the caller).
+  // Cheap to call often.
   // The Wal has no thread and no timer: with Durability::kAsync the background fdatasync (at most every
   // async_sync_interval_ms) is issued from pump()/reap(), so the caller must also call pump() periodically
   // (e.g. on every event-loop tick), not only after appends.
