@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs ukeeper's whole test suite from a fresh checkout: installs dependencies, builds the release tree (unit
-# tests, integration tests against real ZooKeeper clients) and the fuzz tree (clang + libFuzzer), then runs
-# everything through ctest. The final ctest summary counts every test; the fuzz runs count as one test.
+# tests, integration tests against real ZooKeeper clients), the fuzz tree (clang + libFuzzer) and the tsan tree
+# (only the znode store's stress test), then runs everything through ctest. The final ctest summary counts every
+# test; the fuzz runs count as one test, the tsan stress run as one more.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -13,8 +14,13 @@ echo "== fuzz build (clang, libFuzzer, ASan+UBSan)"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$jobs"
 
+echo "== tsan build: the znode store's concurrency stress test under ThreadSanitizer (that target only)"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan -j "$jobs"
+
 echo "== release build"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DUKEEPER_FUZZ_BUILD_DIR="$root/build-fuzz" >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DUKEEPER_FUZZ_BUILD_DIR="$root/build-fuzz" \
+  -DUKEEPER_TSAN_BUILD_DIR="$root/build-tsan" >/dev/null
 cmake --build build -j "$jobs"
 
 echo "== tests"

@@ -2,138 +2,158 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
+#include "child_set_writer.h"
+#include "tree_state.h"
 #include "ukeeper/storage/tree/path.h"
 
 namespace uk {
+
+using tree_detail::Entry;
+using tree_detail::Leaf;
+using tree_detail::TreeState;
+using tree_detail::WriteCtx;
+
 namespace {
 
 // A broken precondition of apply() means the pipeline validated something wrongly: stop rather than let
 // replicas diverge.
 [[noreturn]] void tree_invariant_failed(const char* what, std::string_view path) {
-  std::fprintf(stderr, "ukeeper: data tree invariant broken: %s (path '%.*s')\n", what,
-               static_cast<int>(path.size()), path.data());
+  std::fprintf(stderr, "ukeeper: data tree invariant broken: %s (path '%.*s')\n", what, static_cast<int>(path.size()),
+               path.data());
   std::abort();
 }
 
 int32_t data_size(const std::optional<std::string>& d) { return d ? static_cast<int32_t>(d->size()) : 0; }
 
-}  // namespace
+void delete_root(void* r) { delete static_cast<TreeRoot*>(r); }
 
-DataTree::DataTree() {
-  const AclList open = {Acl{perm::kAll, Id{"world", "anyone"}}};
-  Node root;
-  root.acl = open;
-  root.data = std::string();  // empty, not null: getData("/") answers a zero-length buffer
-  nodes_.emplace("/", std::move(root));
-  approximate_data_size_ += 1;
-  add_system_node("/zookeeper", open);
-  add_system_node("/zookeeper/quota", open);
-  add_system_node("/zookeeper/config", {Acl{perm::kRead, Id{"world", "anyone"}}});
-}
+// One write to the tree: edits copies of the nodes it changes and publishes them all at once when it ends.
+class Writer {
+ public:
+  explicit Writer(TreeState& s) : s_(s), ctx_(s.begin_write()) {}
+  ~Writer() { s_.publish(); }
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
 
-void DataTree::add_system_node(const std::string& path, const AclList& acl) {
+  const Leaf* find(std::string_view path) const {
+    return tree_detail::trie_find(s_.trie, tree_detail::path_hash(path), path);
+  }
+
+  // Replaces `old` by a copy changed by `edit` (the old version is retired); returns the new version. With
+  // `data`, the copy takes that data instead of old's (no copy of bytes about to be replaced).
+  template <class Edit>
+  const Node& edit(const Leaf& old, Edit&& edit, std::optional<std::string>* data = nullptr) {
+    // Shares old's children: the set now belongs to the new version.
+    auto* l = data == nullptr ? new Leaf(old)
+                              : new Leaf{old.hash, old.path,
+                                         Node{std::move(*data), old.node.acl, old.node.stat, old.node.children}};
+    edit(l->node);
+    s_.trie = tree_detail::trie_put(ctx_, s_.trie, l);
+    return l->node;
+  }
+
+  void insert(const std::string& path, Node node) {
+    auto* l = new Leaf{tree_detail::path_hash(path), path, std::move(node)};
+    s_.trie = tree_detail::trie_put(ctx_, s_.trie, l);
+    s_.node_count++;
+  }
+
+  void erase(std::string_view path) {
+    const Leaf* removed = nullptr;
+    s_.trie = tree_detail::trie_erase(ctx_, s_.trie, tree_detail::path_hash(path), path, &removed);
+    if (removed == nullptr) tree_invariant_failed("erase of a missing leaf", path);
+    ctx_.retire(const_cast<Leaf*>(removed), tree_detail::delete_leaf, tree_detail::leaf_bytes(*removed));
+    s_.node_count--;
+  }
+
+  void add_child(const Leaf& parent, std::string_view name, const std::function<void(Node&)>& also) {
+    edit(parent, [&](Node& p) {
+      p.children = ChildSetWriter::insert(ctx_, p.children, name);
+      also(p);
+    });
+  }
+
+  void remove_child(const Leaf& parent, std::string_view name, const std::function<void(Node&)>& also) {
+    edit(parent, [&](Node& p) {
+      p.children = ChildSetWriter::erase(ctx_, p.children, name);
+      also(p);
+    });
+  }
+
+  void index_owner(const std::string& path, int64_t owner) {
+    if (owner::is_container(owner)) {
+      s_.containers.insert(path);
+    } else if (owner::is_ttl(owner)) {
+      s_.ttl_nodes.insert(path);
+    } else if (owner != 0) {
+      s_.ephemerals[owner].insert(path);
+    }
+  }
+
+  void unindex_owner(const std::string& path, int64_t owner) {
+    if (owner::is_container(owner)) {
+      s_.containers.erase(path);
+    } else if (owner::is_ttl(owner)) {
+      s_.ttl_nodes.erase(path);
+    } else if (owner != 0) {
+      auto it = s_.ephemerals.find(owner);
+      if (it != s_.ephemerals.end()) {
+        it->second.erase(path);
+        if (it->second.empty()) s_.ephemerals.erase(it);
+      }
+    }
+  }
+
+  OpResult apply_op(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events);
+  bool restore(const std::string& path, Node node);
+  void add_system_node(const std::string& path, const AclList& acl);
+
+  TreeState& state() { return s_; }
+
+ private:
+  OpResult create(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events);
+  OpResult remove(const Txn& txn, const std::string& path, std::vector<TreeEvent>& events);
+  OpResult set_data(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events);
+  OpResult set_acl(const TxnOp& op);
+  void close_session(const Txn& txn, std::vector<TreeEvent>& events);
+
+  TreeState& s_;
+  WriteCtx ctx_;
+};
+
+void Writer::add_system_node(const std::string& path, const AclList& acl) {
   Node n;
   n.acl = acl;
   n.data = std::string();
-  Node* parent = find(path_parent(path));
-  parent->children.insert(std::string(path_basename(path)));
-  parent->stat.num_children = static_cast<int32_t>(parent->children.size());
-  approximate_data_size_ += static_cast<int64_t>(path.size());
-  nodes_.emplace(path, std::move(n));
+  const Leaf* parent = find(path_parent(path));
+  add_child(*parent, path_basename(path),
+            [](Node& p) { p.stat.num_children = static_cast<int32_t>(p.children.size()); });
+  s_.approximate_data_size += static_cast<int64_t>(path.size());
+  insert(path, std::move(n));
 }
 
-Node* DataTree::find(std::string_view path) {
-  auto it = nodes_.find(path);
-  return it == nodes_.end() ? nullptr : &it->second;
-}
-
-const Node* DataTree::get(std::string_view path) const {
-  auto it = nodes_.find(path);
-  return it == nodes_.end() ? nullptr : &it->second;
-}
-
-int64_t DataTree::all_children_number(std::string_view path) const {
-  const Node* n = get(path);
-  if (n == nullptr) return 0;
-  int64_t total = 0;
-  std::vector<std::string> stack;
-  stack.emplace_back(path);
-  while (!stack.empty()) {
-    std::string p = std::move(stack.back());
-    stack.pop_back();
-    const Node* cur = get(p);
-    if (cur == nullptr) continue;
-    for (const std::string& c : cur->children) {
-      total++;
-      stack.push_back(path_join(p, c));
-    }
-  }
-  return total;
-}
-
-const std::set<std::string>* DataTree::ephemerals_of(SessionId session) const {
-  auto it = ephemerals_.find(session);
-  return it == ephemerals_.end() ? nullptr : &it->second;
-}
-
-void DataTree::for_each(const std::function<void(const std::string&, const Node&)>& fn) const {
-  for (const auto& [path, node] : nodes_) fn(path, node);
-}
-
-void DataTree::index_owner(const std::string& path, int64_t owner) {
-  if (owner::is_container(owner)) {
-    containers_.insert(path);
-  } else if (owner::is_ttl(owner)) {
-    ttl_nodes_.insert(path);
-  } else if (owner != 0) {
-    ephemerals_[owner].insert(path);
-  }
-}
-
-void DataTree::unindex_owner(const std::string& path, int64_t owner) {
-  if (owner::is_container(owner)) {
-    containers_.erase(path);
-  } else if (owner::is_ttl(owner)) {
-    ttl_nodes_.erase(path);
-  } else if (owner != 0) {
-    auto it = ephemerals_.find(owner);
-    if (it != ephemerals_.end()) {
-      it->second.erase(path);
-      if (it->second.empty()) ephemerals_.erase(it);
-    }
-  }
-}
-
-ApplyResult DataTree::apply(const Txn& txn) {
-  ApplyResult result;
-  if (txn.type == TxnType::kMulti) {
-    result.results.reserve(txn.ops.size());
-    for (const TxnOp& op : txn.ops) result.results.push_back(apply_op(txn, op, result.events));
-  } else {
-    if (txn.ops.size() != 1) tree_invariant_failed("non-multi txn must hold exactly one op", "");
-    result.results.push_back(apply_op(txn, txn.ops[0], result.events));
-  }
-  if (txn.zxid > last_zxid_) last_zxid_ = txn.zxid;
-  return result;
-}
-
-OpResult DataTree::apply_op(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events) {
+OpResult Writer::apply_op(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events) {
   switch (op.type) {
-    case TxnType::kCreate: return apply_create(txn, op, events);
-    case TxnType::kDelete: return apply_delete(txn, op.path, events);
-    case TxnType::kSetData: return apply_set_data(txn, op, events);
-    case TxnType::kSetAcl: return apply_set_acl(op);
+    case TxnType::kCreate:
+      return create(txn, op, events);
+    case TxnType::kDelete:
+      return remove(txn, op.path, events);
+    case TxnType::kSetData:
+      return set_data(txn, op, events);
+    case TxnType::kSetAcl:
+      return set_acl(op);
     case TxnType::kCheck: {
-      const Node* n = get(op.path);
+      const Leaf* n = find(op.path);
       if (n == nullptr) tree_invariant_failed("check of a missing node", op.path);
-      return OpResult{TxnType::kCheck, op.path, client_stat(n->stat)};
+      return OpResult{TxnType::kCheck, op.path, client_stat(n->node.stat)};
     }
     case TxnType::kCreateSession:
-      sessions_[txn.session] = op.timeout_ms;
+      s_.sessions[txn.session] = op.timeout_ms;
       return OpResult{op.type, {}, {}};
     case TxnType::kCloseSession:
-      apply_close_session(txn, events);
+      close_session(txn, events);
       return OpResult{op.type, {}, {}};
     case TxnType::kError:
     case TxnType::kMulti:
@@ -142,12 +162,12 @@ OpResult DataTree::apply_op(const Txn& txn, const TxnOp& op, std::vector<TreeEve
   return OpResult{TxnType::kError, {}, {}};
 }
 
-OpResult DataTree::apply_create(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events) {
+OpResult Writer::create(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events) {
   std::string_view parent_path = path_parent(op.path);
-  Node* parent = find(parent_path);
+  const Leaf* parent = find(parent_path);
   if (parent == nullptr) tree_invariant_failed("create under a missing parent", op.path);
   if (find(op.path) != nullptr) tree_invariant_failed("create of an existing node", op.path);
-  if (owner::is_ephemeral(parent->stat.ephemeral_owner)) tree_invariant_failed("child of an ephemeral", op.path);
+  if (owner::is_ephemeral(parent->node.stat.ephemeral_owner)) tree_invariant_failed("child of an ephemeral", op.path);
 
   Node n;
   n.data = op.data;
@@ -159,150 +179,269 @@ OpResult DataTree::apply_create(const Txn& txn, const TxnOp& op, std::vector<Tre
   n.stat.mtime_ms = txn.time_ms;
   n.stat.ephemeral_owner = op.ephemeral_owner;
   n.stat.data_length = data_size(op.data);
-  Stat stat = n.stat;
+  const Stat stat = n.stat;
 
-  parent->children.insert(std::string(path_basename(op.path)));
-  parent->stat.num_children = static_cast<int32_t>(parent->children.size());
-  parent->stat.cversion = op.parent_cversion;
-  parent->stat.pzxid = txn.zxid;
-
-  approximate_data_size_ += static_cast<int64_t>(op.path.size()) + n.stat.data_length;
+  add_child(*parent, path_basename(op.path), [&](Node& p) {
+    p.stat.num_children = static_cast<int32_t>(p.children.size());
+    p.stat.cversion = op.parent_cversion;
+    p.stat.pzxid = txn.zxid;
+    events.push_back(TreeEvent{EventType::kNodeCreated, op.path, n.acl});
+    events.push_back(TreeEvent{EventType::kNodeChildrenChanged, std::string(parent_path), p.acl});
+  });
+  s_.approximate_data_size += static_cast<int64_t>(op.path.size()) + stat.data_length;
   index_owner(op.path, op.ephemeral_owner);
-  events.push_back(TreeEvent{EventType::kNodeCreated, op.path, n.acl});
-  events.push_back(TreeEvent{EventType::kNodeChildrenChanged, std::string(parent_path), parent->acl});
-  nodes_.emplace(op.path, std::move(n));
+  insert(op.path, std::move(n));
   return OpResult{TxnType::kCreate, op.path, client_stat(stat)};
 }
 
-OpResult DataTree::apply_delete(const Txn& txn, const std::string& path, std::vector<TreeEvent>& events) {
-  auto it = nodes_.find(path);
-  if (it == nodes_.end()) tree_invariant_failed("delete of a missing node", path);
-  if (!it->second.children.empty()) tree_invariant_failed("delete of a node with children", path);
+OpResult Writer::remove(const Txn& txn, const std::string& path, std::vector<TreeEvent>& events) {
+  const Leaf* l = find(path);
+  if (l == nullptr) tree_invariant_failed("delete of a missing node", path);
+  if (!l->node.children.empty()) tree_invariant_failed("delete of a node with children", path);
   std::string_view parent_path = path_parent(path);
-  Node* parent = find(parent_path);
+  const Leaf* parent = find(parent_path);
   if (parent == nullptr) tree_invariant_failed("delete under a missing parent", path);
 
-  approximate_data_size_ -= static_cast<int64_t>(path.size()) + it->second.stat.data_length;
-  unindex_owner(path, it->second.stat.ephemeral_owner);
-  AclList acl = std::move(it->second.acl);
-  nodes_.erase(it);
-  parent->children.erase(std::string(path_basename(path)));
-  parent->stat.num_children = static_cast<int32_t>(parent->children.size());
-  if (txn.zxid > parent->stat.pzxid) parent->stat.pzxid = txn.zxid;
-  events.push_back(TreeEvent{EventType::kNodeDeleted, path, std::move(acl)});
-  events.push_back(TreeEvent{EventType::kNodeChildrenChanged, std::string(parent_path), parent->acl});
+  s_.approximate_data_size -= static_cast<int64_t>(path.size()) + l->node.stat.data_length;
+  unindex_owner(path, l->node.stat.ephemeral_owner);
+  events.push_back(TreeEvent{EventType::kNodeDeleted, path, l->node.acl});
+  erase(path);  // `l` stays readable until this write publishes: retired, not freed
+  remove_child(*parent, path_basename(path), [&](Node& p) {
+    p.stat.num_children = static_cast<int32_t>(p.children.size());
+    if (txn.zxid > p.stat.pzxid) p.stat.pzxid = txn.zxid;
+    events.push_back(TreeEvent{EventType::kNodeChildrenChanged, std::string(parent_path), p.acl});
+  });
   return OpResult{TxnType::kDelete, path, {}};
 }
 
-OpResult DataTree::apply_set_data(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events) {
-  Node* n = find(op.path);
-  if (n == nullptr) tree_invariant_failed("setData of a missing node", op.path);
-  approximate_data_size_ += data_size(op.data) - n->stat.data_length;
-  n->data = op.data;
-  n->stat.data_length = data_size(op.data);
-  n->stat.version = op.version;
-  n->stat.mzxid = txn.zxid;
-  n->stat.mtime_ms = txn.time_ms;
-  events.push_back(TreeEvent{EventType::kNodeDataChanged, op.path, n->acl});
-  return OpResult{TxnType::kSetData, op.path, client_stat(n->stat)};
+OpResult Writer::set_data(const Txn& txn, const TxnOp& op, std::vector<TreeEvent>& events) {
+  const Leaf* l = find(op.path);
+  if (l == nullptr) tree_invariant_failed("setData of a missing node", op.path);
+  s_.approximate_data_size += data_size(op.data) - l->node.stat.data_length;
+  std::optional<std::string> data = op.data;
+  const Node& n = edit(
+      *l,
+      [&](Node& m) {
+        m.stat.data_length = data_size(m.data);
+        m.stat.version = op.version;
+        m.stat.mzxid = txn.zxid;
+        m.stat.mtime_ms = txn.time_ms;
+      },
+      &data);
+  events.push_back(TreeEvent{EventType::kNodeDataChanged, op.path, n.acl});
+  return OpResult{TxnType::kSetData, op.path, client_stat(n.stat)};
 }
 
-OpResult DataTree::apply_set_acl(const TxnOp& op) {
-  Node* n = find(op.path);
-  if (n == nullptr) tree_invariant_failed("setACL of a missing node", op.path);
-  n->acl = op.acl;
-  n->stat.aversion = op.version;
-  return OpResult{TxnType::kSetAcl, op.path, client_stat(n->stat)};
+OpResult Writer::set_acl(const TxnOp& op) {
+  const Leaf* l = find(op.path);
+  if (l == nullptr) tree_invariant_failed("setACL of a missing node", op.path);
+  const Node& n = edit(*l, [&](Node& m) {
+    m.acl = op.acl;
+    m.stat.aversion = op.version;
+  });
+  return OpResult{TxnType::kSetAcl, op.path, client_stat(n.stat)};
 }
 
-void DataTree::apply_close_session(const Txn& txn, std::vector<TreeEvent>& events) {
-  sessions_.erase(txn.session);
-  const std::set<std::string>* mine = ephemerals_of(txn.session);
-  if (mine == nullptr) return;
-  // Copy: apply_delete edits the index while we walk it. Ephemerals have no children, so any order works;
+void Writer::close_session(const Txn& txn, std::vector<TreeEvent>& events) {
+  s_.sessions.erase(txn.session);
+  auto it = s_.ephemerals.find(txn.session);
+  if (it == s_.ephemerals.end()) return;
+  // Copy: remove() edits the index while we walk it. Ephemerals have no children, so any order works;
   // sorted order keeps replicas' event order identical.
-  std::vector<std::string> paths(mine->begin(), mine->end());
-  for (const std::string& p : paths) apply_delete(txn, p, events);
+  std::vector<std::string> paths(it->second.begin(), it->second.end());
+  for (const std::string& p : paths) remove(txn, p, events);
 }
 
-}  // namespace uk
-
-namespace uk {
-
-bool DataTree::restore_node(const std::string& path, Node node) {
+bool Writer::restore(const std::string& path, Node node) {
   if (!path_valid(path) || !node.children.empty()) return false;
   if (node.stat.data_length != data_size(node.data)) return false;
   const int64_t new_bytes = static_cast<int64_t>(path.size()) + node.stat.data_length;
-  if (Node* existing = find(path)) {
+  if (const Leaf* existing = find(path)) {
     // The root and the /zookeeper nodes of a fresh tree: replace what the snapshot holds, keep the children.
-    approximate_data_size_ += new_bytes - (static_cast<int64_t>(path.size()) + existing->stat.data_length);
-    unindex_owner(path, existing->stat.ephemeral_owner);
+    s_.approximate_data_size += new_bytes - (static_cast<int64_t>(path.size()) + existing->node.stat.data_length);
+    unindex_owner(path, existing->node.stat.ephemeral_owner);
     index_owner(path, node.stat.ephemeral_owner);
-    existing->data = std::move(node.data);
-    existing->acl = std::move(node.acl);
-    existing->stat = node.stat;
+    edit(
+        *existing,
+        [&](Node& m) {
+          m.acl = std::move(node.acl);
+          m.stat = node.stat;
+        },
+        &node.data);
     return true;
   }
-  Node* parent = find(path_parent(path));
-  if (parent == nullptr || owner::is_ephemeral(parent->stat.ephemeral_owner)) return false;
-  parent->children.insert(std::string(path_basename(path)));
-  approximate_data_size_ += new_bytes;
+  const Leaf* parent = find(path_parent(path));
+  if (parent == nullptr || owner::is_ephemeral(parent->node.stat.ephemeral_owner)) return false;
+  add_child(*parent, path_basename(path), [](Node&) {});
+  s_.approximate_data_size += new_bytes;
   index_owner(path, node.stat.ephemeral_owner);
-  nodes_.emplace(path, std::move(node));
+  insert(path, std::move(node));
   return true;
 }
 
-bool DataTree::check_consistency(std::string& why) const {
-  auto broken = [&why](const std::string& path, const std::string& what) {
-    why = "node '" + path + "': " + what;
+}  // namespace
+
+namespace tree_detail {
+
+const Node* find_node(Entry trie, std::string_view path) {
+  const Leaf* l = tree_detail::trie_find(trie, tree_detail::path_hash(path), path);
+  return l == nullptr ? nullptr : &l->node;
+}
+
+// Descendants of `path` in the trie `trie` (one snapshot), not counting itself.
+int64_t count_descendants(Entry trie, std::string_view path) {
+  if (find_node(trie, path) == nullptr) return 0;
+  int64_t total = 0;
+  std::vector<std::string> stack;
+  stack.emplace_back(path);
+  while (!stack.empty()) {
+    std::string p = std::move(stack.back());
+    stack.pop_back();
+    const Node* cur = find_node(trie, p);
+    if (cur == nullptr) continue;
+    for (const std::string& c : cur->children) {
+      total++;
+      stack.push_back(path_join(p, c));
+    }
+  }
+  return total;
+}
+
+TreeState::TreeState() {
+  Writer w(*this);
+  const AclList open = {Acl{perm::kAll, Id{"world", "anyone"}}};
+  Node root;
+  root.acl = open;
+  root.data = std::string();  // empty, not null: getData("/") answers a zero-length buffer
+  w.insert("/", std::move(root));
+  approximate_data_size += 1;
+  w.add_system_node("/zookeeper", open);
+  w.add_system_node("/zookeeper/quota", open);
+  w.add_system_node("/zookeeper/config", {Acl{perm::kRead, Id{"world", "anyone"}}});
+}
+
+TreeState::~TreeState() {
+  if (domain.claimed_count() != 0) {
+    std::fprintf(stderr, "ukeeper: a data tree was destroyed with %zu readers still registered\n",
+                 domain.claimed_count());
+    std::abort();
+  }
+  trie_destroy(trie);
+  delete published.load(std::memory_order_relaxed);
+  domain.free_all();
+}
+
+void TreeState::copy_from(const TreeState& o) {
+  trie_destroy(trie);
+  live_bytes = 0;
+  WriteCtx ctx = begin_write();
+  trie = trie_clone(ctx, o.trie);
+  last_zxid = o.last_zxid;
+  node_count = o.node_count;
+  approximate_data_size = o.approximate_data_size;
+  ephemerals = o.ephemerals;
+  containers = o.containers;
+  ttl_nodes = o.ttl_nodes;
+  sessions = o.sessions;
+  publish();
+}
+
+void TreeState::publish() {
+  auto* root = new TreeRoot{trie, last_zxid, node_count, approximate_data_size, live_bytes};
+  const TreeRoot* old = published.load(std::memory_order_relaxed);
+  published.store(root, std::memory_order_seq_cst);
+  if (old != nullptr) domain.retire(const_cast<TreeRoot*>(old), delete_root, chunk_bytes(sizeof(TreeRoot)));
+  domain.advance_and_reclaim();
+}
+
+}  // namespace tree_detail
+
+DataTree::DataTree() : state_(std::make_unique<TreeState>()) {}
+DataTree::~DataTree() = default;
+
+DataTree::DataTree(DataTree&& other) noexcept : state_(std::exchange(other.state_, std::make_unique<TreeState>())) {}
+
+DataTree& DataTree::operator=(DataTree&& other) noexcept {
+  if (this == &other) return *this;
+  if (state_->domain.claimed_count() != 0) {
+    std::fprintf(stderr, "ukeeper: assigning to a data tree that has registered readers\n");
+    std::abort();
+  }
+  state_ = std::exchange(other.state_, std::make_unique<TreeState>());
+  return *this;
+}
+
+DataTree::DataTree(const DataTree& other) : state_(std::make_unique<TreeState>()) { state_->copy_from(*other.state_); }
+
+DataTree& DataTree::operator=(const DataTree& other) {
+  if (this != &other) *this = DataTree(other);
+  return *this;
+}
+
+ApplyResult DataTree::apply(const Txn& txn) {
+  ApplyResult result;
+  Writer w(*state_);
+  if (txn.type == TxnType::kMulti) {
+    result.results.reserve(txn.ops.size());
+    for (const TxnOp& op : txn.ops) result.results.push_back(w.apply_op(txn, op, result.events));
+  } else {
+    if (txn.ops.size() != 1) tree_invariant_failed("non-multi txn must hold exactly one op", "");
+    result.results.push_back(w.apply_op(txn, txn.ops[0], result.events));
+  }
+  if (txn.zxid > state_->last_zxid) state_->last_zxid = txn.zxid;
+  return result;  // ~Writer publishes
+}
+
+const Node* DataTree::get(std::string_view path) const { return tree_detail::find_node(state_->trie, path); }
+Zxid DataTree::last_zxid() const { return state_->last_zxid; }
+size_t DataTree::node_count() const { return state_->node_count; }
+int64_t DataTree::approximate_data_size() const { return state_->approximate_data_size; }
+int64_t DataTree::all_children_number(std::string_view path) const {
+  return tree_detail::count_descendants(state_->trie, path);
+}
+int64_t DataTree::memory_bytes() const { return state_->live_bytes; }
+int64_t DataTree::retired_bytes() const { return state_->domain.retired_bytes(); }
+void DataTree::reclaim() { state_->domain.advance_and_reclaim(); }
+
+const std::set<std::string>* DataTree::ephemerals_of(SessionId session) const {
+  auto it = state_->ephemerals.find(session);
+  return it == state_->ephemerals.end() ? nullptr : &it->second;
+}
+const std::map<SessionId, std::set<std::string>>& DataTree::ephemerals() const { return state_->ephemerals; }
+const std::set<std::string>& DataTree::containers() const { return state_->containers; }
+const std::set<std::string>& DataTree::ttl_nodes() const { return state_->ttl_nodes; }
+const std::map<SessionId, int32_t>& DataTree::sessions() const { return state_->sessions; }
+
+void DataTree::for_each(const std::function<void(const std::string&, const Node&)>& fn) const {
+  tree_detail::trie_for_each(state_->trie, [&fn](const Leaf& l) { fn(l.path, l.node); });
+}
+
+bool DataTree::restore_node(const std::string& path, Node node) {
+  Writer w(*state_);
+  return w.restore(path, std::move(node));
+}
+
+void DataTree::restore_session(SessionId session, int32_t timeout_ms) { state_->sessions[session] = timeout_ms; }
+
+void DataTree::restore_last_zxid(Zxid zxid) {
+  Writer w(*state_);
+  state_->last_zxid = zxid;
+}
+
+bool DataTree::operator==(const DataTree& other) const {
+  const TreeState& a = *state_;
+  const TreeState& b = *other.state_;
+  if (a.node_count != b.node_count || a.last_zxid != b.last_zxid ||
+      a.approximate_data_size != b.approximate_data_size || a.ephemerals != b.ephemerals ||
+      a.containers != b.containers || a.ttl_nodes != b.ttl_nodes || a.sessions != b.sessions) {
     return false;
-  };
-  int64_t bytes = 0;
-  size_t child_entries = 0;
-  size_t ephemeral_count = 0, container_count = 0, ttl_count = 0;
-  for (const auto& [path, node] : nodes_) {
-    bytes += static_cast<int64_t>(path.size()) + node.stat.data_length;
-    if (node.stat.data_length != data_size(node.data)) return broken(path, "data_length does not match the data");
-    if (node.stat.num_children < 0 || static_cast<size_t>(node.stat.num_children) != node.children.size()) {
-      return broken(path, "num_children " + std::to_string(node.stat.num_children) + " but " +
-                              std::to_string(node.children.size()) + " children");
-    }
-    const int64_t o = node.stat.ephemeral_owner;
-    if (owner::is_ephemeral(o) && !node.children.empty()) return broken(path, "an ephemeral node has children");
-    for (const std::string& c : node.children) {
-      if (get(path_join(path, c)) == nullptr) return broken(path, "child '" + c + "' is not a node");
-    }
-    child_entries += node.children.size();
-    if (owner::is_container(o)) {
-      container_count++;
-      if (containers_.count(path) == 0) return broken(path, "container missing from the container index");
-    } else if (owner::is_ttl(o)) {
-      ttl_count++;
-      if (ttl_nodes_.count(path) == 0) return broken(path, "TTL node missing from the TTL index");
-    } else if (o != 0) {
-      ephemeral_count++;
-      const std::set<std::string>* mine = ephemerals_of(o);
-      if (mine == nullptr || mine->count(path) == 0) return broken(path, "ephemeral missing from its session's index");
-    }
   }
-  // Every child entry names a distinct existing non-root path, so equal counts mean each non-root node is listed
-  // by exactly one parent (its own: a child entry's path is its parent's path joined with the name).
-  if (nodes_.count("/") == 0) return broken("/", "the root is missing");
-  if (child_entries + 1 != nodes_.size()) {
-    return broken("/", std::to_string(nodes_.size() - 1) + " non-root nodes but " + std::to_string(child_entries) +
-                           " child entries");
-  }
-  size_t indexed_ephemerals = 0;
-  for (const auto& [session, paths] : ephemerals_) indexed_ephemerals += paths.size();
-  if (indexed_ephemerals != ephemeral_count || containers_.size() != container_count ||
-      ttl_nodes_.size() != ttl_count) {
-    return broken("/", "an owner index holds nodes that are not of its kind");
-  }
-  if (bytes != approximate_data_size_) {
-    return broken("/", "approximate_data_size " + std::to_string(approximate_data_size_) + " but the nodes sum to " +
-                           std::to_string(bytes));
-  }
-  return true;
+  bool same = true;
+  for_each([&](const std::string& path, const Node& n) {
+    const Node* o = same ? other.get(path) : nullptr;
+    if (o == nullptr || !(*o == n)) same = false;
+  });
+  return same;
 }
 
 }  // namespace uk

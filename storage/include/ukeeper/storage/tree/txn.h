@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ukeeper/common/types.h"
@@ -50,6 +51,42 @@ struct Txn {
   std::vector<TxnOp> ops;  // exactly one unless type == kMulti
   bool operator==(const Txn&) const = default;
 };
+
+// Builders for the common single ops (tests, benchmarks, tools); fields not named keep their defaults.
+inline TxnOp create_txn_op(std::string path, std::optional<std::string> data, AclList acl, int32_t parent_cversion,
+                           int64_t ephemeral_owner = 0) {
+  TxnOp op;
+  op.type = TxnType::kCreate;
+  op.path = std::move(path);
+  op.data = std::move(data);
+  op.acl = std::move(acl);
+  op.ephemeral_owner = ephemeral_owner;
+  op.parent_cversion = parent_cversion;
+  return op;
+}
+inline TxnOp set_data_txn_op(std::string path, std::optional<std::string> data, int32_t new_version) {
+  TxnOp op;
+  op.type = TxnType::kSetData;
+  op.path = std::move(path);
+  op.data = std::move(data);
+  op.version = new_version;
+  return op;
+}
+inline TxnOp delete_txn_op(std::string path) {
+  TxnOp op;
+  op.type = TxnType::kDelete;
+  op.path = std::move(path);
+  return op;
+}
+// A txn of one op.
+inline Txn single_op_txn(Zxid zxid, TxnOp op, SessionId session = 0) {
+  Txn t;
+  t.zxid = zxid;
+  t.session = session;
+  t.type = op.type;
+  t.ops = {std::move(op)};
+  return t;
+}
 
 // Jute encoding of a Txn, for the WAL and replication. decode_txn returns nullopt on malformed bytes.
 void encode_txn(const Txn& txn, std::string& out);
