@@ -108,6 +108,12 @@ int Epoll::wait(epoll_event* events, int max_events, int timeout_ms) {
   return n < 0 ? 0 : n;
 }
 
+int Epoll::wait_us(epoll_event* events, int max_events, int64_t timeout_us) {
+  timespec ts{timeout_us / 1000000, (timeout_us % 1000000) * 1000};
+  int n = epoll_pwait2(fd_.get(), events, max_events, timeout_us < 0 ? nullptr : &ts, nullptr);
+  return n < 0 ? 0 : n;
+}
+
 uint64_t raise_fd_limit() {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;

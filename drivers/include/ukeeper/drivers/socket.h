@@ -61,6 +61,8 @@ class Epoll {
   void remove(int fd);
   // Waits up to timeout_ms; returns the number of events (0 on timeout or EINTR).
   int wait(epoll_event* events, int max_events, int timeout_ms);
+  // The same with a timeout in microseconds (epoll_pwait2); < 0 waits without limit.
+  int wait_us(epoll_event* events, int max_events, int64_t timeout_us);
 
  private:
   Fd fd_;
