@@ -220,6 +220,9 @@ std::string peer_lanes_mntr(const PeerLanes& lanes, const ServerConfig& config, 
     kv(s, p + "channel_opens", ps.opens);
     kv(s, p + "channel_breaks", ps.breaks);
     kv(s, p + "lane_switches", ps.switches);
+    kv(s, p + "stale_frames", ps.stale);
+    kv(s, p + "malformed_frames", ps.malformed);
+    kv(s, p + "held_peak_bytes", ps.held_peak_bytes);
     for (size_t i = 0; i < t.lane_count(); ++i) {
       const std::string l = p + t.lane(i).name() + "_";
       PeerCounters c = t.lane(i).counters(id);
