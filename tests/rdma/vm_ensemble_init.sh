@@ -34,8 +34,9 @@ rdma link add rxe0 type rxe netdev d0 || { fail "rdma link add rxe0"; exit 1; }
 echo "vm: rxe0 up at $(cut -d' ' -f1 /proc/uptime) s"
 
 # Members: client ports 2181..2183; quorum (TCP lane) 2888..2890; RDMA control connections on 3888..3890.
-# tickTime=1000: three members and a client share two emulated (TCG) CPUs, where a member can stall for hundreds of
-# milliseconds; at tickTime=200 followers took such stalls for a dead leader and re-elected. No spinning either.
+# No spinning (rdma.spinUs=0): three members and a client share two emulated (TCG) CPUs; with rdma.spinUs=20 and
+# tickTime=200 the spinning members starved each other and followers took the stalls for a dead leader (with
+# spinUs=0 tickTime=200 passed too). tickTime=1000 leaves margin for a loaded CI machine.
 for i in 1 2 3; do
   mkdir -p /tmp/m$i/data
   echo $i >/tmp/m$i/data/myid
