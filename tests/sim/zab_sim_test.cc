@@ -83,5 +83,17 @@ TEST(ZabSim, RegressionSeedsFiveVotersOneObserver) {
   }
 }
 
+//  3054 (3 voters, 2 lanes): a lane broke inside a member's own send, and the simulator polled that member's
+//  MultiTransport from inside it (a re-entrant poll: a crash). Lane events raised there now wait for the next event.
+TEST(ZabSim, RegressionSeedsTwoLanes) {
+  SimOptions o;
+  o.seed = 3054;
+  o.voters = 3;
+  o.lanes = 2;
+  SimResult r = run_simulation(o);
+  EXPECT_TRUE(r.ok) << r.failure;
+  EXPECT_GT(r.committed, 100u);
+}
+
 }  // namespace
 }  // namespace uk::sim
