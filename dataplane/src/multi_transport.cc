@@ -163,6 +163,7 @@ void MultiTransport::open_channel(PeerId id, Peer& p) {
   p.cid = cid;
   p.out = lane;
   p.in = -1;
+  p.used = 1u << lane;
   p.open = true;
   ++p.counters.connects;
   ++p.stats.opens;
@@ -179,6 +180,7 @@ void MultiTransport::adopt_channel(PeerId id, Peer& p, uint64_t cid, int lane) {
   }
   p.cid = cid;
   p.in = lane;
+  p.used = 1u << lane;
   p.want_reopen = false;
   // Frames held for this channel stay (they wait for a kSwitch); older ones go.
   for (auto& q : p.held) {
@@ -195,6 +197,7 @@ void MultiTransport::adopt_channel(PeerId id, Peer& p, uint64_t cid, int lane) {
     break_channel(id, p, "no lane took our open");
     return;
   }
+  p.used |= 1u << p.out;
   p.open = true;
   ++p.counters.connects;
   ++p.stats.opens;
@@ -213,6 +216,7 @@ void MultiTransport::break_channel(PeerId id, Peer& p, const char* why) {
   p.open = false;
   p.out = -1;
   p.in = -1;
+  p.used = 0;
   clear_held(p);
   if (owns(id)) {
     open_channel(id, p);
@@ -246,7 +250,9 @@ void MultiTransport::on_lane_up(PeerId id, Peer& p, int lane) {
 
 void MultiTransport::on_lane_down(PeerId id, Peer& p, int lane) {
   p.up_since_ms[lane] = -1;
-  bool carried = p.open && (p.out == lane || p.in == lane || !p.held[lane].empty());
+  // Any lane the channel used may have lost frames of it that the peer had not taken yet (a kOpen, the frames
+  // before a kSwitch): the channel cannot be trusted to be complete any more.
+  bool carried = p.open && (((p.used >> lane) & 1u) != 0 || !p.held[lane].empty());
   for (const Held& h : p.held[lane]) p.held_bytes -= h.frame.size();
   p.held[lane].clear();
   if (carried) {
@@ -299,6 +305,7 @@ void MultiTransport::on_frame(PeerId id, Peer& p, int lane, std::string frame) {
     return;
   }
   // The current channel.
+  p.used |= 1u << lane;
   if (kind == kOpen) {
     if (owns(id) && p.in < 0) {
       p.in = lane;
@@ -340,6 +347,9 @@ bool MultiTransport::deliver(PeerId id, Peer& p, std::string frame) {
 
 void MultiTransport::drain_held(PeerId id, Peer& p) {
   while (p.open && p.in >= 0 && !p.held[p.in].empty()) {
+    // A lane carries a sender's frames in order, so channel ids never go down along a queue: frames of a newer
+    // channel (its kOpen still on the way) stop the drain, and all behind them wait with them.
+    if (p.held[p.in].front().cid > p.cid) return;
     Held h = std::move(p.held[p.in].front());
     p.held[p.in].pop_front();
     p.held_bytes -= h.frame.size();
@@ -365,6 +375,7 @@ void MultiTransport::run_timers(int64_t now_ms) {
         UK_INFO("peer %lld: our side of channel %016" PRIx64 " moves from %s to %s", ll(id), p.cid,
                 lanes_[p.out].transport->name(), lanes_[i].transport->name());
         p.out = i;
+        p.used |= 1u << i;
         ++p.stats.switches;
         break;
       }

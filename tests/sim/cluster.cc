@@ -952,6 +952,19 @@ SimResult Cluster::run() {
       why += " [" + std::to_string(n.id) + " " + (n.up ? zab::to_string(n.zab->role()) : "down") +
              (n.up && n.zab->serving() ? " serving" : "") + " applied 0x" + zab::hex_zxid(n.applied) + "]";
     }
+    // With lanes: each member's view of its channels (peer: c connected / - not; out lane, in lane; lanes up).
+    for (const Node& n : nodes_) {
+      const auto* m = dynamic_cast<const MultiTransport*>(n.transport.get());
+      if (m == nullptr || !n.up) continue;
+      why += "\n  channels of " + std::to_string(n.id) + ":";
+      for (const Node& p : nodes_) {
+        if (p.id == n.id) continue;
+        why += " " + std::to_string(p.id) + (m->connected(p.id) ? "c" : "-") + std::to_string(m->out_lane(p.id)) +
+               "/" + std::to_string(m->in_lane(p.id)) + "(";
+        for (int lane = 0; lane < o_.lanes; lane++) why += m->lane(static_cast<size_t>(lane)).connected(p.id) ? "u" : "d";
+        why += ")";
+      }
+    }
     fail(why);
   }
   for (const Node& n : nodes_) {

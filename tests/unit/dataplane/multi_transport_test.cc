@@ -161,7 +161,7 @@ class Pair {
           me.recv_from = session;
         }
         ASSERT_EQ(session, me.recv_from) << "two sender sessions in one channel";
-        ASSERT_EQ(seq, me.expect) << "gap, repeat or reorder in session " << session;
+        ASSERT_EQ(seq, me.expect) << "gap, repeat or reorder in session " << session << " received by member " << me.me;
         ++me.expect;
         ++me.delivered;
       }
@@ -186,7 +186,15 @@ class Pair {
       for (int i = 0; i < n; ++i) send(s);
     }
     for (int s = 0; s < 2; ++s) {
-      for (int l = 0; l < 2; ++l) sides_[s].lanes[l]->arrive(pct(rng_) % 5);
+      for (int l = 0; l < 2; ++l) {
+        // Now and then a lane direction stalls for a while (a slow path: frames on the other lane overtake).
+        if (stalled_[s][l] > 0) {
+          --stalled_[s][l];
+          continue;
+        }
+        if (stalls_ && pct(rng_) < 2) stalled_[s][l] = pct(rng_) % 30;
+        sides_[s].lanes[l]->arrive(pct(rng_) % 5);
+      }
     }
     if (faults) {
       for (int l = 0; l < 2; ++l) {
@@ -205,6 +213,9 @@ class Pair {
     poll(1 - first);
   }
 
+  // Lets lane directions stall now and then (frames on the other lane overtake theirs).
+  void enable_stalls() { stalls_ = true; }
+
   // Hands everything in flight over, without sending or faults.
   void drain() {
     for (int i = 0; i < 50; ++i) {
@@ -220,6 +231,8 @@ class Pair {
   std::mt19937_64 rng_;
   Link links_[2];
   Side sides_[2];
+  int stalled_[2][2] = {{0, 0}, {0, 0}};  // [side][lane]: steps its arrivals still wait
+  bool stalls_ = false;
   int64_t now_ = 0;
 };
 
@@ -247,18 +260,31 @@ TEST(MultiTransport, OpensOverTheSlowLaneThenMovesToTheFastOneWithoutAReconnect)
   EXPECT_EQ(pair.side(0).t->counters(1).disconnects, 0u);
   EXPECT_EQ(pair.side(0).t->peer_stats(1).switches, 1u);
   EXPECT_EQ(pair.side(1).t->peer_stats(2).switches, 1u);
+  // The lane it moved away from may have lost frames the peer had not taken: losing it costs one reopen, and the
+  // new channel lives on the fast lane alone.
+  pair.link(1).cut();
+  for (int i = 0; i < 50; ++i) pair.step(false, false);
+  EXPECT_EQ(pair.side(0).t->counters(1).disconnects, 1u);
+  ASSERT_TRUE(pair.side(0).up);
+  ASSERT_TRUE(pair.side(1).up);
+  EXPECT_EQ(pair.side(0).t->out_lane(1), 0);
+  pair.link(1).connect();
+  for (int i = 0; i < 50; ++i) pair.step(false, false);
+  pair.link(1).cut();
+  for (int i = 0; i < 50; ++i) pair.step(false, false);
+  EXPECT_EQ(pair.side(0).t->counters(1).disconnects, 1u);
 }
 
-TEST(MultiTransport, LosingAnIdleLaneCostsNothingLosingTheBusyOneReopensOverTheOther) {
+TEST(MultiTransport, LosingAnUnusedLaneCostsNothingLosingTheBusyOneReopensOverTheOther) {
   Pair pair(2);
-  pair.link(0).connect();
+  pair.link(0).connect();  // the channel opens over the fast lane and never touches the slow one
+  for (int i = 0; i < 50; ++i) pair.step(false, false);
   pair.link(1).connect();
-  for (int i = 0; i < 2000 && (pair.side(0).t->out_lane(1) != 0 || pair.side(1).t->out_lane(2) != 0); ++i) {
-    pair.step(false);
-  }
+  for (int i = 0; i < 50; ++i) pair.step(false, false);
   ASSERT_EQ(pair.side(0).t->out_lane(1), 0);
+  ASSERT_EQ(pair.side(1).t->out_lane(2), 0);
   const int sessions = pair.side(0).send_session;
-  pair.link(1).cut();  // the idle slow lane
+  pair.link(1).cut();  // the slow lane, never used by this channel
   for (int i = 0; i < 50; ++i) pair.step(false, false);
   EXPECT_EQ(pair.side(0).send_session, sessions);
   EXPECT_EQ(pair.side(0).t->counters(1).disconnects, 0u);
@@ -285,6 +311,7 @@ TEST(MultiTransport, RandomBreaksKeepTheChannelContract) {
   for (uint64_t seed = 1; seed <= 150; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     Pair pair(seed);
+    pair.enable_stalls();
     pair.link(1).connect();
     for (int i = 0; i < 3000; ++i) {
       pair.step(true);

@@ -19,10 +19,13 @@
 //    another lane are held until the kSwitch that makes their lane current, then delivered in order.
 //  - Upgrades are seamless: when a better lane to an open peer has been up for upgrade_after_ms, the sender
 //    sends kSwitch on its current lane and continues on the better one. Each direction switches on its own.
-//  - Breaks. When a lane's channel drops while it carried (or was about to carry) the channel in either
-//    direction, messages may be lost: the logical channel closes (kDisconnected). The owner opens a new one at
-//    once over the best lane still up (kConnected); the other side asks for one (kReopen, repeated every
-//    reopen_retry_ms while it waits) and adopts it on its kOpen. Losing an idle lane costs nothing.
+//  - Breaks. When a lane's channel drops after it carried any frame of the channel, either way, frames may be
+//    lost (a kOpen, or the frames before a kSwitch the peer has not taken yet): the logical channel closes
+//    (kDisconnected). The owner opens a new one at once over the best lane still up (kConnected); the other side
+//    asks for one (kReopen, repeated every reopen_retry_ms while it waits) and adopts it on its kOpen. Losing a
+//    lane the channel never used costs nothing; losing the one it moved away from costs one reopen, after which
+//    the new channel lives on the better lane alone. (Found by the simulator with two lanes, seed 10901: a kOpen
+//    lost on a lane the owner had already switched away from left the other side waiting for ever.)
 //
 // Lanes are given best first; each has a one-byte wire code both members agree on (kLaneTcp etc.). Counters:
 // counters() are the logical channel's; lane(i).counters() the lane's own.
@@ -116,6 +119,7 @@ class MultiTransport final : public Transport {
     bool open = false;  // consensus has been told kConnected for cid
     int out = -1;       // lane we send on
     int in = -1;        // lane we deliver from; -1 until the peer's kOpen of cid
+    uint32_t used = 0;  // lanes (bits) that carried frames of cid, either way
     std::vector<std::deque<Held>> held;  // per lane
     size_t held_bytes = 0;
     std::vector<int64_t> up_since_ms;  // per lane: when its channel came up; -1 while down
