@@ -126,7 +126,9 @@ bool MultiTransport::send_frame(PeerId id, int lane, Kind kind, uint64_t cid, st
   scratch_[0] = static_cast<char>(kind);
   put_u64(scratch_.data() + 1, cid);
   if (!payload.empty()) std::memcpy(scratch_.data() + kHeaderBytes, payload.data(), payload.size());
-  return lanes_[lane].transport->send(id, scratch_);
+  bool ok = lanes_[lane].transport->send(id, scratch_);
+  if (scratch_.capacity() > kKeepScratchBytes) std::string().swap(scratch_);  // a snapshot went through
+  return ok;
 }
 
 bool MultiTransport::send(PeerId peer, std::string_view message) {

@@ -215,8 +215,7 @@ bool Server::start_ensemble(std::string& error) {
   e.zab = std::make_unique<zab::Zab>(o, static_cast<uint64_t>(mono_ms()) ^ static_cast<uint64_t>(e.my_id));
 
   if (!open_peer_lanes(config_, e.my_id, fnv1a(describe_members(config_)), e.lanes, error)) return false;
-  Transport& transport = *e.lanes.transport;
-  epoll_.add(transport.wait_fd(), EPOLLIN, kPeerEpollTag);
+  epoll_.add(e.lanes.transport->wait_fd(), EPOLLIN, kPeerEpollTag);
 
   const ServerSpec& me = config_.servers.at(e.my_id);
   UK_INFO("ensemble member %" PRId64 " of %zu (%s), peers on %s:%d, epochs accepted %" PRIu64 " current %" PRIu64

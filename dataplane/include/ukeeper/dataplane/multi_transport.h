@@ -109,6 +109,7 @@ class MultiTransport final : public Transport {
  private:
   enum Kind : uint8_t { kData = 1, kOpen = 2, kSwitch = 3, kReopen = 4 };
   static constexpr size_t kHeaderBytes = 9;
+  static constexpr size_t kKeepScratchBytes = size_t{1} << 20;
 
   struct Held {
     std::string frame;
