@@ -555,6 +555,43 @@ bool apply_transport(Parser& p, const Entry& e) {
   return true;
 }
 
+// dpdk.server.N=<mac>,<ipv4>:<udpPort>
+bool apply_dpdk_server(Parser& p, const Entry& e, int64_t id) {
+  static constexpr std::string_view kForm = "<mac>,<ipv4>:<udpPort>, e.g. 02:00:00:00:0d:01,10.213.0.1:7400";
+  const std::string& v = e.value;
+  size_t comma = v.find(',');
+  size_t colon = v.rfind(':');
+  if (comma == std::string::npos || colon == std::string::npos || colon < comma) return p.fail(e, kForm);
+  DpdkPeerSpec spec;
+  spec.mac = v.substr(0, comma);
+  spec.ip = v.substr(comma + 1, colon - comma - 1);
+  bool mac_ok = spec.mac.size() == 17;
+  for (size_t i = 0; mac_ok && i < 17; ++i) {
+    mac_ok = i % 3 == 2 ? spec.mac[i] == ':' : std::isxdigit(static_cast<unsigned char>(spec.mac[i])) != 0;
+  }
+  if (!mac_ok) return p.fail(e, std::string(kForm) + " (the MAC is six hex pairs separated by ':')");
+  int dots = 0;
+  bool ip_ok = !spec.ip.empty();
+  int64_t octet = -1;
+  for (char c : spec.ip + ".") {
+    if (c == '.') {
+      ip_ok = ip_ok && octet >= 0 && octet <= 255;
+      octet = -1;
+      ++dots;
+    } else if (c >= '0' && c <= '9' && octet < 1000) {
+      octet = (octet < 0 ? 0 : octet * 10) + (c - '0');
+    } else {
+      ip_ok = false;
+    }
+  }
+  if (!ip_ok || dots != 4) return p.fail(e, std::string(kForm) + " (the address is an IPv4 dotted quad)");
+  std::optional<int64_t> port = parse_decimal(std::string_view(v).substr(colon + 1));
+  if (!port || *port < 1 || *port > 65535) return p.fail(e, std::string(kForm) + " (the UDP port is 1..65535)");
+  spec.udp_port = static_cast<int>(*port);
+  p.cfg().dpdk.servers[id] = std::move(spec);
+  return true;
+}
+
 bool apply_snap_retain_count(Parser& p, const Entry& e) {
   int64_t v = 0;
   if (!p.get_int(e, kIntMin, kIntMax, &v)) return false;
@@ -689,6 +726,36 @@ const KeySpec kKeys[] = {
     {"forceSync", [](Parser& p, const Entry& e) { return p.set_yes_no(e, &p.force_sync); }},
     {"durability", apply_durability},
     {"transport", apply_transport},
+    {"rdma.device", [](Parser& p, const Entry& e) { return p.set_string(e, &p.cfg().rdma.device, "a verbs device name"); }},
+    {"rdma.port", [](Parser& p, const Entry& e) { return p.set_int(e, 0, 255, &p.cfg().rdma.port, " (0: first active)"); }},
+    {"rdma.gidIndex",
+     [](Parser& p, const Entry& e) { return p.set_int(e, -1, 65535, &p.cfg().rdma.gid_index, " (-1: automatic)"); }},
+    {"rdma.ringBytes",
+     [](Parser& p, const Entry& e) { return p.set_int(e, 65536, int64_t{1} << 30, &p.cfg().rdma.ring_bytes, " (bytes)"); }},
+    {"rdma.spinUs",
+     [](Parser& p, const Entry& e) { return p.set_int(e, -1, 10000000, &p.cfg().rdma.spin_us, " (-1: never block)"); }},
+    {"rdma.maxInlineBytes",
+     [](Parser& p, const Entry& e) { return p.set_int(e, 0, 4096, &p.cfg().rdma.max_inline_bytes, " (bytes)"); }},
+    {"dpdk.device", [](Parser& p, const Entry& e) { return p.set_string(e, &p.cfg().dpdk.device, "a DPDK port name or PCI address"); }},
+    {"dpdk.vdev", [](Parser& p, const Entry& e) { return p.set_string(e, &p.cfg().dpdk.vdev, "a DPDK vdev, e.g. net_af_packet0,iface=uk1"); }},
+    {"dpdk.lcores", [](Parser& p, const Entry& e) { return p.set_string(e, &p.cfg().dpdk.lcores, "an EAL --lcores value, e.g. 2 or 0@(0-1)"); }},
+    {"dpdk.memoryMb",
+     [](Parser& p, const Entry& e) { return p.set_int(e, 16, 1 << 20, &p.cfg().dpdk.memory_mb, " (megabytes)"); }},
+    {"dpdk.hugepages", [](Parser& p, const Entry& e) { return p.set_bool(e, &p.cfg().dpdk.hugepages); }},
+    {"dpdk.filePrefix", [](Parser& p, const Entry& e) { return p.set_string(e, &p.cfg().dpdk.file_prefix, "a file prefix"); }},
+    {"dpdk.noPci", [](Parser& p, const Entry& e) { return p.set_bool(e, &p.cfg().dpdk.no_pci); }},
+    {"dpdk.mtu", [](Parser& p, const Entry& e) { return p.set_int(e, 576, 9000, &p.cfg().dpdk.mtu, " (IP MTU in bytes)"); }},
+    {"dpdk.logLevel", [](Parser& p, const Entry& e) { return p.set_string(e, &p.cfg().dpdk.log_level, "an EAL --log-level value"); }},
+    {"dpdk.retransmitTimeoutUs",
+     [](Parser& p, const Entry& e) {
+       return p.set_int(e, 10, 10000000, &p.cfg().dpdk.retransmit_timeout_us, " (microseconds)");
+     }},
+    {"dpdk.peerTimeoutMs",
+     [](Parser& p, const Entry& e) { return p.set_int(e, 100, 600000, &p.cfg().dpdk.peer_timeout_ms, " (milliseconds)"); }},
+    {"dpdk.spinUs",
+     [](Parser& p, const Entry& e) { return p.set_int(e, 0, kInt64Max, &p.cfg().dpdk.spin_us, " (microseconds)"); }},
+    {"dpdk.idleSleepUs",
+     [](Parser& p, const Entry& e) { return p.set_int(e, 0, 1000000, &p.cfg().dpdk.idle_sleep_us, " (microseconds)"); }},
     {"standaloneEnabled", [](Parser& p, const Entry& e) { return p.set_bool(e, &p.cfg().standalone_enabled); }},
     {"reconfigEnabled", [](Parser& p, const Entry& e) { return p.set_bool(e, &p.cfg().reconfig_enabled); }},
     {"localSessionsEnabled",
@@ -795,6 +862,11 @@ bool Parser::apply_prefixed(const Entry& e, bool* handled) {
     }
     cfg_.servers[*id] = std::move(spec);
     return true;
+  }
+  if (starts_with(key, "dpdk.server.")) {
+    std::optional<int64_t> id = parse_server_id(key.substr(12));
+    if (!id) return fail(e, "a key dpdk.server.N with N the id of a server.N line");
+    return apply_dpdk_server(*this, e, *id);
   }
   if (starts_with(key, "group.") || starts_with(key, "weight.")) {
     warn_family(Family::kHierarchicalQuorum, e,

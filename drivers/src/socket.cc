@@ -103,8 +103,9 @@ bool Epoll::modify(int fd, uint32_t events, uint64_t tag) {
 
 void Epoll::remove(int fd) { epoll_ctl(fd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
-int Epoll::wait(epoll_event* events, int max_events, int timeout_ms) {
-  int n = epoll_wait(fd_.get(), events, max_events, timeout_ms);
+int Epoll::wait_us(epoll_event* events, int max_events, int64_t timeout_us) {
+  timespec ts{timeout_us / 1000000, (timeout_us % 1000000) * 1000};
+  int n = epoll_pwait2(fd_.get(), events, max_events, timeout_us < 0 ? nullptr : &ts, nullptr);
   return n < 0 ? 0 : n;
 }
 

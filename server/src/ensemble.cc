@@ -214,32 +214,15 @@ bool Server::start_ensemble(std::string& error) {
   e.touch_interval_ms = std::max(10, config_.tick_time_ms / 2);
   e.zab = std::make_unique<zab::Zab>(o, static_cast<uint64_t>(mono_ms()) ^ static_cast<uint64_t>(e.my_id));
 
-  // Transport choice. TCP is the one every member has; RDMA and DPDK join it when their transports land (issues 7
-  // and 8): until then asking for them is a configuration error, not a silent fallback.
-  if (config_.transport == PeerTransport::kRdma || config_.transport == PeerTransport::kDpdk) {
-    error = std::string("transport=") + to_string(config_.transport) +
-            ": this build carries member traffic over TCP only so far; use transport=auto or transport=tcp";
-    return false;
-  }
-  if (config_.transport == PeerTransport::kAuto) {
-    UK_INFO("transport=auto: no RDMA device or DPDK port is configured for this member; members talk over TCP");
-  }
-  TcpTransportOptions t;
-  t.my_id = e.my_id;
-  const ServerSpec& me = config_.servers.at(e.my_id);
-  t.listen_address = config_.quorum_listen_on_all_ips ? "0.0.0.0" : me.host;
-  t.listen_port = me.quorum_port;
-  for (const auto& [id, spec] : config_.servers) t.peers[id] = {spec.host, spec.quorum_port};
-  t.cluster_token = fnv1a(describe_members(config_));
-  if (const char* f = std::getenv("UKEEPER_FAULT_PARTITION_FILE")) t.fault_file = f;
-  e.transport = TcpTransport::open(t, error);
-  if (!e.transport) return false;
-  epoll_.add(e.transport->wait_fd(), EPOLLIN, kPeerEpollTag);
+  if (!open_peer_lanes(config_, e.my_id, fnv1a(describe_members(config_)), e.lanes, error)) return false;
+  epoll_.add(e.lanes.transport->wait_fd(), EPOLLIN, kPeerEpollTag);
 
-  UK_INFO("ensemble member %" PRId64 " of %zu (%s), peers on %s:%d over %s, epochs accepted %" PRIu64
-          " current %" PRIu64 ", %zu log records after 0x%" PRIx64,
-          e.my_id, config_.servers.size(), e.observer ? "observer" : "voter", t.listen_address.c_str(), t.listen_port,
-          e.transport->name(), epochs.accepted, epochs.current, e.recovered.entries.size(),
+  const ServerSpec& me = config_.servers.at(e.my_id);
+  UK_INFO("ensemble member %" PRId64 " of %zu (%s), peers on %s:%d, epochs accepted %" PRIu64 " current %" PRIu64
+          ", %zu log records after 0x%" PRIx64,
+          e.my_id, config_.servers.size(), e.observer ? "observer" : "voter",
+          config_.quorum_listen_on_all_ips ? "0.0.0.0" : me.host.c_str(), me.quorum_port, epochs.accepted,
+          epochs.current, e.recovered.entries.size(),
           static_cast<uint64_t>(e.recovered.base));
   e.reported_persisted = last;
   e.zab->start(std::move(e.recovered));
@@ -251,18 +234,21 @@ bool Server::start_ensemble(std::string& error) {
 
 // --- the loop's share -------------------------------------------------------------------------------------------
 
-int Server::ensemble_wait_ms(int64_t now, int wait) const {
-  if (!ens_) return wait;
+int64_t Server::ensemble_wait_us(int64_t now, int wait_ms) {
+  if (!ens_) return int64_t{wait_ms} * 1000;
+  Transport& t = *ens_->lanes.transport;
   int64_t until = ens_->next_tick_ms;
-  int64_t t = ens_->transport->next_timer_ms();
-  if (t >= 0) until = std::min(until, t);
-  return static_cast<int>(std::clamp<int64_t>(until - now, 0, wait));
+  if (int64_t due = t.next_timer_ms(); due >= 0) until = std::min(until, due);
+  int64_t us = std::clamp<int64_t>(until - now, 0, wait_ms) * 1000;
+  // Last: it may arm completion events (RDMA), and a spinning lane (DPDK, RDMA after traffic) asks for 0.
+  if (int64_t budget = t.block_budget_us(); budget >= 0) us = std::min(us, budget);
+  return us;
 }
 
 void Server::ensemble_turn(int64_t now) {
   EnsembleState& e = *ens_;
   std::vector<PeerEvent> events;
-  e.transport->poll(now, events);
+  e.lanes.transport->poll(now, events);
   for (PeerEvent& ev : events) {
     switch (ev.kind) {
       case PeerEvent::Kind::kConnected:
@@ -370,7 +356,7 @@ void Server::on_zab_action(zab::Apply& a) {
   }
 }
 
-void Server::on_zab_action(zab::Send& a) { ens_->transport->send(a.peer, a.bytes); }
+void Server::on_zab_action(zab::Send& a) { ens_->lanes.transport->send(a.peer, a.bytes); }
 
 void Server::on_zab_action(zab::SendSnapshot& a) {
   if (tree_.last_zxid() != a.zxid) {
@@ -386,7 +372,7 @@ void Server::on_zab_action(zab::SendSnapshot& a) {
   m.payload = encode_snapshot(tree_);
   UK_INFO("sending a snapshot at 0x%" PRIx64 " (%zu bytes) to server %" PRId64, static_cast<uint64_t>(a.zxid),
           m.payload.size(), a.peer);
-  ens_->transport->send(a.peer, zab::encode(m));
+  ens_->lanes.transport->send(a.peer, zab::encode(m));
 }
 
 void Server::on_zab_action(zab::RoleChange& a) {
@@ -462,7 +448,7 @@ void Server::on_zab_action(zab::Deliver& a) {
   }
 }
 
-void Server::on_zab_action(zab::DisconnectPeer& a) { ens_->transport->disconnect(a.peer); }
+void Server::on_zab_action(zab::DisconnectPeer& a) { ens_->lanes.transport->disconnect(a.peer); }
 
 void Server::on_zab_action(zab::Note& a) { UK_INFO("zab: %s", a.text.c_str()); }
 

@@ -22,11 +22,11 @@
 #include "ukeeper/common/types.h"
 #include "ukeeper/common/znode.h"
 #include "ukeeper/consensus/zab.h"
-#include "ukeeper/dataplane/tcp/tcp_transport.h"
+#include "peer_lanes.h"
 
 namespace uk {
 
-// The peer transport's epoll fd in the server's epoll set (tags below 1000 are the server's own; see server.cc).
+// The peer lanes' epoll fd in the server's epoll set (tags below 1000 are the server's own; see server.cc).
 inline constexpr uint64_t kPeerEpollTag = 3;
 
 // Host messages carried in zab kApp payloads.
@@ -67,7 +67,7 @@ struct EnsembleState {
   int64_t my_id = 0;
   bool observer = false;
   std::unique_ptr<zab::Zab> zab;
-  std::unique_ptr<TcpTransport> transport;
+  PeerLanes lanes;  // lanes.transport is the peer transport consensus talks through
   zab::Recovered recovered;     // handed to zab at start
   int64_t tick_ms = 10;         // one consensus tick
   int64_t next_tick_ms = 0;

@@ -144,6 +144,7 @@ std::string Server::fl_srvr(bool with_connections) const {
   s += "Zxid: " + hex(tree_.last_zxid()) + "\n";
   s += "Mode: " + mode_name() + "\n";
   s += "Node count: " + std::to_string(tree_.node_count()) + "\n";
+  if (ens_) s += peer_lanes_srvr(ens_->lanes, config_, ens_->my_id);
   return s;
 }
 
@@ -202,7 +203,7 @@ std::string Server::fl_mntr() const {
     kv("zk_peer_state", mode_name() + (ens_->serving ? " - broadcast" : ""));
     kv("zk_ukeeper_epoch", std::to_string(z.epoch()));
     kv("zk_ukeeper_leader_id", std::to_string(ens_->leader));
-    kv("zk_ukeeper_peer_transport", ens_->transport->name());
+    kv("zk_ukeeper_peer_transport", to_string(config_.transport));
     kv("zk_ukeeper_elections", std::to_string(z.stats().elections));
     kv("zk_ukeeper_role_changes", std::to_string(ens_->role_changes));
     kv("zk_ukeeper_sync_diff", std::to_string(z.stats().diff_syncs));
@@ -213,12 +214,13 @@ std::string Server::fl_mntr() const {
     uint64_t received = 0;
     for (const auto& [id, spec] : config_.servers) {
       if (id == ens_->my_id) continue;
-      PeerCounters pc = ens_->transport->counters(id);
+      PeerCounters pc = ens_->lanes.transport->counters(id);
       sent += pc.messages_sent;
       received += pc.messages_received;
     }
     kv("zk_ukeeper_peer_messages_sent", std::to_string(sent));
     kv("zk_ukeeper_peer_messages_received", std::to_string(received));
+    s += peer_lanes_mntr(ens_->lanes, config_, ens_->my_id);
   }
   return s;
 }

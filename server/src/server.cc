@@ -182,7 +182,7 @@ void Server::run() {
   // Session deadlines are checked at a fraction of the tick so expiry is never late by more than that.
   const int check_interval_ms = std::clamp(config_.tick_time_ms / 4, 10, 500);
   while (!stopping_.load()) {
-    int n = epoll_.wait(events, kMaxEvents, ensemble_wait_ms(mono_ms(), check_interval_ms));
+    int n = epoll_.wait_us(events, kMaxEvents, ensemble_wait_us(mono_ms(), check_interval_ms));
     for (int i = 0; i < n; i++) {
       uint64_t tag = events[i].data.u64;
       if (tag == kListenTag) {

@@ -15,7 +15,8 @@ from conftest import IS_ZK, Server, free_port
 
 
 class Ensemble:
-    def __init__(self, name, voters=3, observers=0, cfg=None):
+    def __init__(self, name, voters=3, observers=0, cfg=None, member_cfg=None):
+        """cfg: settings every member gets; member_cfg(i): a dict of settings for member i only."""
         self.ids = list(range(1, voters + observers + 1))
         self.observers = set(range(voters + 1, voters + observers + 1))
         quorum = {i: (free_port(), free_port()) for i in self.ids}
@@ -30,6 +31,7 @@ class Ensemble:
             if i in self.observers:
                 settings["peerType"] = "observer"
             settings.update(cfg or {})
+            settings.update(member_cfg(i) if member_cfg else {})
             srv = Server(name="%s-%d" % (name, i), cfg=settings)
             (srv.data_dir / "myid").write_text("%d\n" % i)
             srv.fault_file = srv.dir / "partition"

@@ -347,6 +347,43 @@ def test_garbage_on_the_peer_port_changes_nothing(ens):
     c.stop()
 
 
+@ukeeper_only
+def test_auto_transport_falls_back_to_tcp_and_says_so(ens):
+    """No RDMA device and no DPDK port here: transport=auto (the default) carries every peer over TCP, logs what it
+    found, and mntr/srvr name the lane."""
+    for i in ens.ids:
+        assert log_has(ens.members[i], "transport=auto: this member offers tcp; no rdma"), ens.members[i].log_tail()
+        m = ens.mntr(i)
+        assert m["zk_ukeeper_peer_transport"] == "auto"
+        for j in ens.ids:
+            if j != i and ens.members[j].alive():
+                assert m["zk_ukeeper_peer_%d_lane" % j] == "tcp", m
+        assert "Peer " in ens.members[i].four("srvr")
+
+
+@ukeeper_only
+@pytest.mark.parametrize("transport,message", [
+    ("rdma", "transport=rdma: rdma transport: no RDMA device found"),
+    ("dpdk", "transport=dpdk: no DPDK port is configured (dpdk.device or dpdk.vdev)"),
+])
+def test_forced_transport_without_the_hardware_refuses_to_start(ens, transport, message):
+    """transport=rdma without an RDMA device, or transport=dpdk without a port, stops the member at start with a
+    message naming the key; the others go on."""
+    victim = ens.followers()[0]
+    srv = ens.members[victim]
+    original = srv.cfg_path.read_text()
+    ens.kill(victim)
+    srv.cfg_path.write_text(original + "transport=%s\n" % transport)
+    try:
+        with pytest.raises(RuntimeError) as failed:
+            ens.restart(victim)
+        assert message in str(failed.value), str(failed.value)
+    finally:
+        srv.cfg_path.write_text(original)
+        ens.restart(victim)
+    ens.wait_serving()
+
+
 def test_five_members_with_an_observer():
     e = Ensemble("ens5", voters=5, observers=1).start()
     try:

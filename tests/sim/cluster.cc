@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "ukeeper/common/jute.h"
+#include "ukeeper/dataplane/multi_transport.h"
 #include "ukeeper/dataplane/transport.h"
 
 namespace uk::sim {
@@ -137,7 +138,7 @@ class Cluster;
 // connects and disconnects queue here until the node's host polls them, as the server polls its TcpTransport.
 class SimTransport final : public Transport {
  public:
-  SimTransport(Cluster& cluster, PeerId me) : cluster_(cluster), me_(me) {}
+  SimTransport(Cluster& cluster, PeerId me, int lane) : cluster_(cluster), me_(me), lane_(lane) {}
   bool send(PeerId peer, std::string_view message) override;
   void poll(int64_t, std::vector<PeerEvent>& out) override {
     for (PeerEvent& e : inbox_) out.push_back(std::move(e));
@@ -167,6 +168,7 @@ class SimTransport final : public Transport {
  private:
   Cluster& cluster_;
   PeerId me_;
+  int lane_;
   std::vector<PeerEvent> inbox_;
   std::map<PeerId, PeerCounters> counters_;
 };
@@ -175,7 +177,9 @@ struct Node {
   PeerId id = 0;
   bool up = true;
   std::unique_ptr<zab::Zab> zab;
-  std::unique_ptr<SimTransport> transport;
+  // What consensus talks through: the one lane itself, or a MultiTransport over several (SimOptions::lanes).
+  std::unique_ptr<Transport> transport;
+  std::vector<SimTransport*> lanes;  // owned by `transport`
   Disk disk;
   State state;
   Zxid applied = 0;
@@ -204,7 +208,7 @@ struct Client {
   int64_t deadline = 0;
 };
 
-enum class Ev { kTick, kDeliver, kDiskSync, kLinkUp, kRestart, kHeal, kClient, kFault };
+enum class Ev { kTick, kDeliver, kDiskSync, kLinkUp, kRestart, kHeal, kClient, kFault, kPoll };
 
 struct Event {
   int64_t time = 0;
@@ -214,6 +218,7 @@ struct Event {
   PeerId b = 0;
   uint64_t x = 0;
   std::string bytes;
+  int lane = 0;
   bool operator>(const Event& o) const { return time != o.time ? time > o.time : seq > o.seq; }
 };
 
@@ -223,14 +228,17 @@ class Cluster {
   SimResult run();
 
   // The network, as the members' SimTransports see it.
-  bool net_send(PeerId from, PeerId to, std::string bytes);
-  bool link_up(PeerId a, PeerId b) { return link(a, b).up; }
-  void break_link(PeerId a, PeerId b, bool reconnect);
+  bool net_send(PeerId from, PeerId to, int lane, std::string bytes);
+  bool link_up(PeerId a, PeerId b, int lane) { return link(a, b, lane).up; }
+  void break_link(PeerId a, PeerId b, int lane, bool reconnect);
+  void break_links(PeerId a, PeerId b, bool reconnect) {
+    for (int lane = 0; lane < o_.lanes; lane++) break_link(a, b, lane, reconnect);
+  }
 
  private:
   // scheduling
-  void at(int64_t time, Ev kind, PeerId a = 0, PeerId b = 0, uint64_t x = 0, std::string bytes = {}) {
-    queue_.push(Event{time, seq_++, kind, a, b, x, std::move(bytes)});
+  void at(int64_t time, Ev kind, PeerId a = 0, PeerId b = 0, uint64_t x = 0, std::string bytes = {}, int lane = 0) {
+    queue_.push(Event{time, seq_++, kind, a, b, x, std::move(bytes), lane});
   }
   int64_t rnd(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(rng_() % static_cast<uint64_t>(hi - lo + 1)); }
   bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
@@ -240,7 +248,7 @@ class Cluster {
   }
 
   Node& node(PeerId id) { return nodes_[static_cast<size_t>(id - 1)]; }
-  Link& link(PeerId a, PeerId b) { return links_[{std::min(a, b), std::max(a, b)}]; }
+  Link& link(PeerId a, PeerId b, int lane) { return links_[{std::min(a, b), std::max(a, b), lane}]; }
   bool allowed(PeerId a, PeerId b) const { return isolated_.count(a) == isolated_.count(b); }
   bool held(PeerId a, PeerId b) const { return now_ < silent_until_ && silent_.count(a) != silent_.count(b); }
 
@@ -256,9 +264,21 @@ class Cluster {
   void fail_local_clients(Node& n);
 
   // network
-  void try_link_up(PeerId a, PeerId b);
+  void try_link_up(PeerId a, PeerId b, int lane);
+  void try_links_up(PeerId a, PeerId b) {
+    for (int lane = 0; lane < o_.lanes; lane++) try_link_up(a, b, lane);
+  }
   // The host's turn after the network queued something for a member: poll its transport, feed consensus.
   void node_turn(Node& n);
+  // A lane event for a member, raised while the member may be inside its own transport (a send that broke a
+  // lane): one lane is polled at once, as always; a MultiTransport, which must not be re-entered, at the next event.
+  void poke(Node& n) {
+    if (o_.lanes == 1) {
+      node_turn(n);
+    } else {
+      at(now_, Ev::kPoll, n.id, 0, n.boots);
+    }
+  }
 
   // clients
   void client_step(Client& c);
@@ -283,7 +303,7 @@ class Cluster {
   uint64_t seq_ = 0;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
   std::vector<Node> nodes_;
-  std::map<std::pair<PeerId, PeerId>, Link> links_;
+  std::map<std::tuple<PeerId, PeerId, int>, Link> links_;
   std::set<PeerId> isolated_;
   // A silent partition: no channel breaks, messages across it are held (as TCP retransmits) until it heals.
   std::set<PeerId> silent_;
@@ -316,7 +336,26 @@ void Cluster::fail(const std::string& why) {
 
 void Cluster::boot(Node& n) {
   n.up = true;
-  n.transport = std::make_unique<SimTransport>(*this, n.id);
+  n.lanes.clear();
+  if (o_.lanes == 1) {
+    auto lane = std::make_unique<SimTransport>(*this, n.id, 0);
+    n.lanes.push_back(lane.get());
+    n.transport = std::move(lane);
+  } else {
+    MultiTransportOptions mo;
+    mo.my_id = n.id;
+    for (const Node& m : nodes_) mo.peers.push_back(m.id);
+    mo.first_channel_id = (n.boots + 1) * 1'000'000'000ull;  // newer in every life, as the wall clock would be
+    mo.upgrade_after_ms = 5;
+    mo.reopen_retry_ms = 10;
+    std::vector<MultiTransport::Lane> lanes;
+    for (int i = 0; i < o_.lanes; i++) {
+      auto lane = std::make_unique<SimTransport>(*this, n.id, i);
+      n.lanes.push_back(lane.get());
+      lanes.push_back({std::move(lane), static_cast<uint8_t>(i + 1)});
+    }
+    n.transport = std::make_unique<MultiTransport>(mo, std::move(lanes));
+  }
   auto opts = zopts_;
   opts.my_id = n.id;
   n.zab = std::make_unique<zab::Zab>(opts, rng_());
@@ -332,7 +371,7 @@ void Cluster::boot(Node& n) {
   n.zab->start(std::move(rec));
   drain(n);
   for (const Node& other : nodes_) {
-    if (other.id != n.id) try_link_up(n.id, other.id);
+    if (other.id != n.id) try_links_up(n.id, other.id);
   }
   n.boots++;
   at(now_ + rnd(1, o_.tick_us), Ev::kTick, n.id, 0, n.boots);
@@ -530,7 +569,7 @@ void Cluster::crash(Node& n) {
   add_stats(*n.zab);
   n.zab.reset();
   for (const Node& other : nodes_) {
-    if (other.id != n.id) break_link(n.id, other.id, false);
+    if (other.id != n.id) break_links(n.id, other.id, false);
   }
 }
 
@@ -546,7 +585,7 @@ void Cluster::fail_local_clients(Node& n) {
 
 void Cluster::node_turn(Node& n) {
   std::vector<PeerEvent> events;
-  n.transport->poll(now_, events);
+  n.transport->poll(now_ / 1000, events);
   for (PeerEvent& e : events) {
     if (!n.up) return;
     switch (e.kind) {
@@ -559,7 +598,7 @@ void Cluster::node_turn(Node& n) {
 }
 
 bool SimTransport::send(PeerId peer, std::string_view message) {
-  bool ok = cluster_.net_send(me_, peer, std::string(message));
+  bool ok = cluster_.net_send(me_, peer, lane_, std::string(message));
   PeerCounters& c = counters_[peer];
   if (ok) {
     c.messages_sent++;
@@ -570,12 +609,12 @@ bool SimTransport::send(PeerId peer, std::string_view message) {
   return ok;
 }
 
-bool SimTransport::connected(PeerId peer) const { return cluster_.link_up(me_, peer); }
+bool SimTransport::connected(PeerId peer) const { return cluster_.link_up(me_, peer, lane_); }
 
-void SimTransport::disconnect(PeerId peer) { cluster_.break_link(me_, peer, true); }
+void SimTransport::disconnect(PeerId peer) { cluster_.break_link(me_, peer, lane_, true); }
 
-bool Cluster::net_send(PeerId from, PeerId to, std::string bytes) {
-  Link& l = link(from, to);
+bool Cluster::net_send(PeerId from, PeerId to, int lane, std::string bytes) {
+  Link& l = link(from, to, lane);
   if (!l.up) return false;
   int dir = from < to ? 0 : 1;
   int64_t delay = chance(0.03) ? rnd(2'000, 20'000) : rnd(20, 300);
@@ -587,34 +626,34 @@ bool Cluster::net_send(PeerId from, PeerId to, std::string bytes) {
   } else if (chance(0.1)) {
     l.recent[dir][static_cast<size_t>(rnd(0, 15))] = bytes;
   }
-  at(t, Ev::kDeliver, from, to, l.incarnation, std::move(bytes));
+  at(t, Ev::kDeliver, from, to, l.incarnation, std::move(bytes), lane);
   if (faults_on_ && chance(0.0005)) {
-    log("link " + std::to_string(from) + "-" + std::to_string(to) + " breaks");
-    break_link(from, to, true);  // what was just sent is lost with the channel, as over TCP
+    log("link " + std::to_string(from) + "-" + std::to_string(to) + " lane " + std::to_string(lane) + " breaks");
+    break_link(from, to, lane, true);  // what was just sent is lost with the channel, as over TCP
   }
   return true;
 }
 
-void Cluster::break_link(PeerId a, PeerId b, bool reconnect) {
-  Link& l = link(a, b);
+void Cluster::break_link(PeerId a, PeerId b, int lane, bool reconnect) {
+  Link& l = link(a, b, lane);
   if (l.up) {
     l.up = false;
     l.incarnation++;
     for (PeerId x : {a, b}) {
       Node& n = node(x);
       if (!n.up) continue;
-      n.transport->arrive(PeerEvent{PeerEvent::Kind::kDisconnected, x == a ? b : a, {}});
-      node_turn(n);
+      n.lanes[static_cast<size_t>(lane)]->arrive(PeerEvent{PeerEvent::Kind::kDisconnected, x == a ? b : a, {}});
+      poke(n);
     }
   }
   if (reconnect && !l.reconnect_pending) {
     l.reconnect_pending = true;
-    at(now_ + rnd(1'000, 50'000), Ev::kLinkUp, a, b);
+    at(now_ + rnd(1'000, 50'000), Ev::kLinkUp, a, b, 0, {}, lane);
   }
 }
 
-void Cluster::try_link_up(PeerId a, PeerId b) {
-  Link& l = link(a, b);
+void Cluster::try_link_up(PeerId a, PeerId b, int lane) {
+  Link& l = link(a, b, lane);
   l.reconnect_pending = false;
   if (l.up || !node(a).up || !node(b).up || !allowed(a, b)) return;
   l.up = true;
@@ -622,8 +661,8 @@ void Cluster::try_link_up(PeerId a, PeerId b) {
   l.last_delivery[0] = l.last_delivery[1] = now_;
   for (PeerId x : {a, b}) {
     Node& n = node(x);
-    n.transport->arrive(PeerEvent{PeerEvent::Kind::kConnected, x == a ? b : a, {}});
-    node_turn(n);
+    n.lanes[static_cast<size_t>(lane)]->arrive(PeerEvent{PeerEvent::Kind::kConnected, x == a ? b : a, {}});
+    poke(n);
   }
   // Contract violation on purpose, rarely: a message of an earlier channel shows up again on this one.
   if (faults_on_ && chance(0.05)) {
@@ -633,7 +672,7 @@ void Cluster::try_link_up(PeerId a, PeerId b) {
       PeerId from = dir == 0 ? std::min(a, b) : std::max(a, b);
       PeerId to = dir == 0 ? std::max(a, b) : std::min(a, b);
       log("stale message replayed " + std::to_string(from) + "->" + std::to_string(to));
-      at(now_ + rnd(10, 1000), Ev::kDeliver, from, to, l.incarnation, std::move(stale));
+      at(now_ + rnd(10, 1000), Ev::kDeliver, from, to, l.incarnation, std::move(stale), lane);
     }
   }
 }
@@ -733,8 +772,10 @@ void Cluster::inject_fault() {
   } else if (k < 55) {
     PeerId other = static_cast<PeerId>(rnd(1, static_cast<int64_t>(nodes_.size())));
     if (other != victim) {
-      log("link " + std::to_string(victim) + "-" + std::to_string(other) + " breaks");
-      break_link(victim, other, true);
+      int lane = o_.lanes == 1 ? 0 : static_cast<int>(rnd(0, o_.lanes - 1));
+      log("link " + std::to_string(victim) + "-" + std::to_string(other) + " lane " + std::to_string(lane) +
+          " breaks");
+      break_link(victim, other, lane, true);
     }
   } else if (k >= 70 && now_ >= silent_until_) {
     silent_.clear();
@@ -757,7 +798,7 @@ void Cluster::inject_fault() {
     log("PARTITION {" + who + " } from the rest");
     for (const Node& a : nodes_) {
       for (const Node& b : nodes_) {
-        if (a.id < b.id && !allowed(a.id, b.id)) break_link(a.id, b.id, false);
+        if (a.id < b.id && !allowed(a.id, b.id)) break_links(a.id, b.id, false);
       }
     }
     at(now_ + rnd(50'000, 2'000'000), Ev::kHeal);
@@ -774,7 +815,7 @@ void Cluster::heal_all() {
   }
   for (const Node& a : nodes_) {
     for (const Node& b : nodes_) {
-      if (a.id < b.id) try_link_up(a.id, b.id);
+      if (a.id < b.id) try_links_up(a.id, b.id);
     }
   }
 }
@@ -838,20 +879,21 @@ SimResult Cluster::run() {
         if (!n.up || ev.x != n.boots) break;
         n.zab->tick();
         drain(n);
+        if (o_.lanes > 1 && n.up) node_turn(n);  // the MultiTransport's timers (lane upgrades, reopen requests)
         if (n.up) at(now_ + o_.tick_us, Ev::kTick, n.id, 0, n.boots);
         break;
       }
       case Ev::kDeliver: {
-        Link& l = link(ev.a, ev.b);
+        Link& l = link(ev.a, ev.b, ev.lane);
         Node& n = node(ev.b);
         if (!l.up || l.incarnation != ev.x || !n.up) break;
         if (held(ev.a, ev.b)) {
           int dir = ev.a < ev.b ? 0 : 1;
           l.last_delivery[dir] = std::max(l.last_delivery[dir], silent_until_);
-          at(silent_until_, Ev::kDeliver, ev.a, ev.b, ev.x, std::move(ev.bytes));
+          at(silent_until_, Ev::kDeliver, ev.a, ev.b, ev.x, std::move(ev.bytes), ev.lane);
           break;
         }
-        n.transport->arrive(PeerEvent{PeerEvent::Kind::kMessage, ev.a, std::move(ev.bytes)});
+        n.lanes[static_cast<size_t>(ev.lane)]->arrive(PeerEvent{PeerEvent::Kind::kMessage, ev.a, std::move(ev.bytes)});
         node_turn(n);
         break;
       }
@@ -870,7 +912,7 @@ SimResult Cluster::run() {
         break;
       }
       case Ev::kLinkUp:
-        try_link_up(ev.a, ev.b);
+        try_link_up(ev.a, ev.b, ev.lane);
         break;
       case Ev::kRestart:
         if (!node(ev.a).up && faults_on_) {
@@ -884,7 +926,9 @@ SimResult Cluster::run() {
           isolated_.clear();
           for (const Node& a : nodes_) {
             for (const Node& b : nodes_) {
-              if (a.id < b.id) at(now_ + rnd(1'000, 20'000), Ev::kLinkUp, a.id, b.id);
+              for (int lane = 0; lane < o_.lanes; lane++) {
+                if (a.id < b.id) at(now_ + rnd(1'000, 20'000), Ev::kLinkUp, a.id, b.id, 0, {}, lane);
+              }
             }
           }
         }
@@ -895,6 +939,11 @@ SimResult Cluster::run() {
       case Ev::kFault:
         inject_fault();
         break;
+      case Ev::kPoll: {
+        Node& n = node(ev.a);
+        if (n.up && ev.x == n.boots) node_turn(n);
+        break;
+      }
     }
   }
   if (result_.ok && !converged()) {
@@ -902,6 +951,19 @@ SimResult Cluster::run() {
     for (const Node& n : nodes_) {
       why += " [" + std::to_string(n.id) + " " + (n.up ? zab::to_string(n.zab->role()) : "down") +
              (n.up && n.zab->serving() ? " serving" : "") + " applied 0x" + zab::hex_zxid(n.applied) + "]";
+    }
+    // With lanes: each member's view of its channels (peer: c connected / - not; out lane, in lane; lanes up).
+    for (const Node& n : nodes_) {
+      const auto* m = dynamic_cast<const MultiTransport*>(n.transport.get());
+      if (m == nullptr || !n.up) continue;
+      why += "\n  channels of " + std::to_string(n.id) + ":";
+      for (const Node& p : nodes_) {
+        if (p.id == n.id) continue;
+        why += " " + std::to_string(p.id) + (m->connected(p.id) ? "c" : "-") + std::to_string(m->out_lane(p.id)) +
+               "/" + std::to_string(m->in_lane(p.id)) + "(";
+        for (int lane = 0; lane < o_.lanes; lane++) why += m->lane(static_cast<size_t>(lane)).connected(p.id) ? "u" : "d";
+        why += ")";
+      }
     }
     fail(why);
   }

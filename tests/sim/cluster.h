@@ -45,6 +45,9 @@ struct SimOptions {
   int64_t tick_us = 10'000;          // one consensus tick
   bool faults = true;
   bool verbose = false;              // print every note and fault
+  // > 1: members talk through a MultiTransport over this many simulated lanes, each with its own channels,
+  // delays and breaks (as RDMA/DPDK beside TCP); 1: straight over one lane.
+  int lanes = 1;
 };
 
 struct SimResult {

@@ -1,5 +1,5 @@
 // uk_sim: runs the deterministic cluster simulator over a range of seeds.
-//   uk_sim --seeds 1..200 [--voters 3] [--observers 0] [--clients 4] [--duration-ms 20000]
+//   uk_sim --seeds 1..200 [--voters 3] [--observers 0] [--lanes 1] [--clients 4] [--duration-ms 20000]
 //   uk_sim --seed 1234 --verbose          replays one seed with a trace of every note and fault
 //   uk_sim --seeds 1.. --for-minutes 60   the long mode: new seeds until the time is up
 // Exit status 1 when any seed fails; each failure prints the seed and the broken invariant.
@@ -11,12 +11,13 @@
 #include <string>
 
 #include "cluster.h"
+#include "ukeeper/common/log.h"
 
 namespace {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: uk_sim (--seed N | --seeds A..B | --seeds A..) [--voters N] [--observers N] [--clients N]\n"
+               "usage: uk_sim (--seed N | --seeds A..B | --seeds A..) [--voters N] [--observers N] [--lanes N] [--clients N]\n"
                "              [--duration-ms N] [--for-minutes N] [--no-faults] [--verbose]\n");
   return 2;
 }
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
       base.voters = std::atoi(next().c_str());
     } else if (a == "--observers") {
       base.observers = std::atoi(next().c_str());
+    } else if (a == "--lanes") {
+      base.lanes = std::atoi(next().c_str());
     } else if (a == "--clients") {
       base.clients = std::atoi(next().c_str());
     } else if (a == "--duration-ms") {
@@ -58,7 +61,9 @@ int main(int argc, char** argv) {
       return usage();
     }
   }
-  if (base.voters < 1 || first > last) return usage();
+  // The transports' own log lines (MultiTransport's opens and switches) only with --verbose.
+  if (!base.verbose) uk::set_log_level(uk::LogLevel::kWarn);
+  if (base.voters < 1 || base.lanes < 1 || base.lanes > 8 || first > last) return usage();
   if (last == UINT64_MAX && for_minutes <= 0) for_minutes = 1;
   auto started = std::chrono::steady_clock::now();
   uint64_t runs = 0;
@@ -82,9 +87,9 @@ int main(int argc, char** argv) {
     total.snap_syncs += r.snap_syncs;
     if (!r.ok) {
       failures++;
-      std::printf("seed %" PRIu64 " FAILED (%d voters, %d observers): %s\n  replay: uk_sim --seed %" PRIu64
-                  " --voters %d --observers %d --verbose\n",
-                  seed, o.voters, o.observers, r.failure.c_str(), seed, o.voters, o.observers);
+      std::printf("seed %" PRIu64 " FAILED (%d voters, %d observers, %d lanes): %s\n  replay: uk_sim --seed %" PRIu64
+                  " --voters %d --observers %d --lanes %d --verbose\n",
+                  seed, o.voters, o.observers, o.lanes, r.failure.c_str(), seed, o.voters, o.observers, o.lanes);
     } else if (first == last) {
       std::printf("seed %" PRIu64 ": %s\n", seed, r.summary().c_str());
     }

@@ -1,6 +1,8 @@
 // The simulator as unit tests: fault-free runs must commit and converge; seeds that once found a bug stay here.
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "cluster.h"
 
 namespace uk::sim {
@@ -80,6 +82,24 @@ TEST(ZabSim, RegressionSeedsFiveVotersOneObserver) {
     o.observers = 1;
     SimResult r = run_simulation(o);
     EXPECT_TRUE(r.ok) << "seed " << seed << ": " << r.failure;
+  }
+}
+
+//  3054 (3 voters, 2 lanes): a lane broke inside a member's own send, and the simulator polled that member's
+//  MultiTransport from inside it (a re-entrant poll: a crash). Lane events raised there now wait for the next event.
+//  10901 (5 voters + 1 observer, 2 lanes): the owner opened a channel over the slow lane, moved to the fast one,
+//  then the slow lane broke with the kOpen still on it; the other side never learned of the channel and the owner,
+//  no longer sending on the broken lane, never noticed. A lane that carried any frame of a channel now breaks it.
+TEST(ZabSim, RegressionSeedsTwoLanes) {
+  for (auto [seed, voters, observers] : {std::tuple{3054, 3, 0}, {10901, 5, 1}}) {
+    SimOptions o;
+    o.seed = static_cast<uint64_t>(seed);
+    o.voters = voters;
+    o.observers = observers;
+    o.lanes = 2;
+    SimResult r = run_simulation(o);
+    EXPECT_TRUE(r.ok) << "seed " << seed << ": " << r.failure;
+    EXPECT_GT(r.committed, 100u);
   }
 }
 

@@ -143,6 +143,11 @@ void DpdkTransport::transmit_due(int64_t now_us) {
   }
 }
 
+int64_t DpdkTransport::block_budget_us() {
+  if (tx_pending_count_ > 0 || monotonic_us() - last_work_us_ < options_.spin_us) return 0;
+  return options_.idle_sleep_us;
+}
+
 void DpdkTransport::wait_for_work(int64_t max_wait_us) {
   const int64_t now_us = monotonic_us();
   if (now_us - last_work_us_ < options_.spin_us || tx_pending_count_ > 0) return;

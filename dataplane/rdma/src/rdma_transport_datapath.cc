@@ -278,7 +278,7 @@ void RdmaTransport::poll(int64_t now_ms, std::vector<PeerEvent>& out) {
   handle_ready_fds();
   expire_handshakes();
   start_due_dials();
-  poll_completions();
+  if (poll_completions() > 0) last_work_us_ = monotonic_us();
   for (auto& [id, p] : peers_) {
     Channel* c = find_chan(p.channel);
     if (c == nullptr || c->state != ChanState::kUp) continue;
@@ -313,6 +313,17 @@ bool RdmaTransport::arm_for_wait() {
   }
   // A completion that arrived before the arm raises no event: look once more.
   return poll_completions() == 0 && !has_queued_work();
+}
+
+int64_t RdmaTransport::monotonic_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+int64_t RdmaTransport::block_budget_us() {
+  if (has_queued_work() || options_.spin_us < 0) return 0;
+  if (monotonic_us() - last_work_us_ < options_.spin_us) return 0;
+  return arm_for_wait() ? -1 : 0;
 }
 
 void RdmaTransport::wait(int timeout_ms) {

@@ -51,10 +51,10 @@ struct Hello {
   uint64_t token = 0;
 };
 
-void encode_hello(char* out, PeerId id, uint64_t token) {
+void encode_hello(char* out, PeerId id, uint64_t token, uint32_t capabilities) {
   std::memcpy(out, kMagic, 4);
   put_be(out + 4, TcpTransport::kProtocolVersion, 2);
-  put_be(out + 6, TcpTransport::kCapabilityTcp, 4);
+  put_be(out + 6, capabilities | kCapabilityTcp, 4);
   put_be(out + 10, static_cast<uint64_t>(id), 8);
   put_be(out + 18, token, 8);
 }
@@ -82,7 +82,7 @@ std::string hello_problem(const Hello& h, uint64_t my_token) {
                   my_token);
     return why;
   }
-  if ((h.capabilities & TcpTransport::kCapabilityTcp) == 0) return "no transport in common (tcp bit missing)";
+  if ((h.capabilities & kCapabilityTcp) == 0) return "no transport in common (tcp bit missing)";
   return {};
 }
 
@@ -168,6 +168,11 @@ bool TcpTransport::connected(PeerId peer) const {
 PeerCounters TcpTransport::counters(PeerId peer) const {
   const Peer* p = find_peer(peer);
   return p != nullptr ? p->counters : PeerCounters{};
+}
+
+uint32_t TcpTransport::peer_capabilities(PeerId peer) const {
+  const Peer* p = find_peer(peer);
+  return p != nullptr ? p->capabilities : 0;
 }
 
 void TcpTransport::disconnect(PeerId peer) {
@@ -323,7 +328,7 @@ void TcpTransport::schedule_redial(Peer& p) { p.redial.schedule(now_ms_, options
 
 bool TcpTransport::send_hello(Conn& c) {
   char hello[kHelloBytes];
-  encode_hello(hello, options_.my_id, options_.cluster_token);
+  encode_hello(hello, options_.my_id, options_.cluster_token, options_.capabilities);
   c.out.append(hello, sizeof hello);
   return flush(c);
 }
@@ -341,6 +346,7 @@ bool TcpTransport::on_hello(Conn& c) {
     return false;
   }
   c.in.consume(kHelloBytes);
+  c.peer_capabilities = h.capabilities;
   return c.state == ConnState::kAwaitHello ? accept_hello(c, h.id) : finish_dial(c, h.id);
 }
 
@@ -384,6 +390,7 @@ bool TcpTransport::finish_dial(Conn& c, PeerId id) {
 void TcpTransport::establish(Conn& c, Peer& p) {
   c.state = ConnState::kUp;
   p.channel = c.tag;
+  p.capabilities = c.peer_capabilities;
   ++p.counters.connects;
   events_.push_back(PeerEvent{PeerEvent::Kind::kConnected, c.peer, {}});
   UK_INFO("peer %lld connected over tcp (%s %s)", static_cast<long long>(c.peer),

@@ -718,6 +718,46 @@ TEST(Config, TransportKey) {
   EXPECT_EQ(def.config->transport, PeerTransport::kAuto);
 }
 
+TEST(Config, RdmaAndDpdkKeys) {
+  ConfigParseResult r = parse_config(
+      "dataDir=/tmp/x\nclientPort=2181\nrdma.device=mlx5_0\nrdma.gidIndex=3\nrdma.ringBytes=4194304\n"
+      "rdma.spinUs=-1\ndpdk.vdev=net_af_packet0,iface=uk1\ndpdk.hugepages=false\ndpdk.mtu=9000\n"
+      "dpdk.server.1=02:00:00:00:0d:01,10.213.0.1:7400\ndpdk.server.2=3C:FD:FE:00:00:02,10.0.0.2:7401\n",
+      "t.cfg");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_TRUE(r.warnings.empty());
+  const ServerConfig& c = *r.config;
+  EXPECT_EQ(c.rdma.device, "mlx5_0");
+  EXPECT_EQ(c.rdma.gid_index, 3);
+  EXPECT_EQ(c.rdma.ring_bytes, 4194304);
+  EXPECT_EQ(c.rdma.spin_us, -1);
+  EXPECT_EQ(c.dpdk.vdev, "net_af_packet0,iface=uk1");
+  EXPECT_TRUE(c.dpdk.configured());
+  EXPECT_FALSE(c.dpdk.hugepages);
+  EXPECT_EQ(c.dpdk.mtu, 9000);
+  ASSERT_EQ(c.dpdk.servers.size(), 2u);
+  EXPECT_EQ(c.dpdk.servers.at(1).mac, "02:00:00:00:0d:01");
+  EXPECT_EQ(c.dpdk.servers.at(1).ip, "10.213.0.1");
+  EXPECT_EQ(c.dpdk.servers.at(2).udp_port, 7401);
+
+  // Bad values name the file, the line, the key and the expected form.
+  const std::pair<const char*, const char*> bad[] = {
+      {"dpdk.server.1=02:00:00:00:0d,10.0.0.1:7400", "MAC"},
+      {"dpdk.server.1=02:00:00:00:0d:01,10.0.0.256:7400", "IPv4"},
+      {"dpdk.server.1=02:00:00:00:0d:01,10.0.0.1:0", "UDP port"},
+      {"dpdk.server.1=02:00:00:00:0d:01 10.0.0.1", "<mac>,<ipv4>:<udpPort>"},
+      {"dpdk.server.x=02:00:00:00:0d:01,10.0.0.1:7400", "dpdk.server.N"},
+      {"rdma.ringBytes=1000", "65536"},
+      {"dpdk.hugepages=maybe", "dpdk.hugepages"},
+  };
+  for (const auto& [line, want] : bad) {
+    ConfigParseResult b = parse_config(std::string("dataDir=/tmp/x\nclientPort=2181\n") + line + "\n", "t.cfg");
+    ASSERT_FALSE(b.config) << line;
+    EXPECT_NE(b.error.find("t.cfg:3"), std::string::npos) << b.error;
+    EXPECT_NE(b.error.find(want), std::string::npos) << b.error;
+  }
+}
+
 TEST(ConfigExamples, LaptopConfigParsesWithoutWarnings) {
   ConfigParseResult r = load_config_file(UK_SOURCE_DIR "/configs/laptop.cfg");
   ASSERT_TRUE(r.config) << r.error;
@@ -731,6 +771,24 @@ TEST(ConfigExamples, LaptopConfigParsesWithoutWarnings) {
   EXPECT_TRUE(c.four_letter_allowed("mntr"));
   EXPECT_TRUE(c.servers.empty());
   EXPECT_EQ(c.durability, Durability::kFsync);
+}
+
+TEST(ConfigExamples, DataplaneExamplesParseWithoutWarnings) {
+  for (const char* name : {"rdma-baremetal.cfg", "dpdk-nic.cfg", "dpdk-virtual.cfg"}) {
+    std::string path = std::string(UK_SOURCE_DIR "/configs/") + name;
+    ConfigParseResult r = load_config_file(path);
+    ASSERT_TRUE(r.config) << path << ": " << r.error;
+    for (const std::string& w : r.warnings) ADD_FAILURE() << path << ": warning: " << w;
+    const ServerConfig& c = *r.config;
+    EXPECT_EQ(c.servers.size(), 3u) << name;
+    if (c.transport == PeerTransport::kDpdk) {
+      EXPECT_TRUE(c.dpdk.configured()) << name;
+      EXPECT_EQ(c.dpdk.servers.size(), 3u) << name;
+    } else {
+      EXPECT_EQ(c.transport, PeerTransport::kRdma) << name;
+      EXPECT_EQ(c.rdma.spin_us, -1) << name;
+    }
+  }
 }
 
 TEST(ConfigExamples, LoopbackEnsembleConfigsParseWithoutWarnings) {

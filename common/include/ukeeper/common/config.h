@@ -29,6 +29,43 @@ enum class Durability { kFsync, kAsync, kNone };
 enum class PeerTransport { kAuto, kTcp, kRdma, kDpdk };
 const char* to_string(PeerTransport t);
 
+// rdma.* keys: the RDMA lane between members (transport=rdma, or auto on a member with an RDMA device). Control
+// connections use each member's electionPort (ukeeper elects over the quorum channel, so that port is free).
+struct RdmaSettings {
+  std::string device;            // rdma.device: verbs device name (mlx5_0, rxe0); empty = the first with an active port
+  int port = 0;                  // rdma.port: 0 = the device's first active port
+  int gid_index = -1;            // rdma.gidIndex: -1 = a RoCE v2 IPv4-mapped GID if there is one
+  int64_t ring_bytes = 1 << 20;  // rdma.ringBytes: per peer and direction (every member must use the same)
+  int spin_us = 50;              // rdma.spinUs: poll this long before blocking; -1 = never block (pinned core)
+  int max_inline_bytes = 256;    // rdma.maxInlineBytes
+};
+
+// dpdk.server.N=<mac>,<ipv4>:<udpPort>: a member's replication endpoint on the DPDK medium.
+struct DpdkPeerSpec {
+  std::string mac;  // "02:00:00:00:0d:01"
+  std::string ip;   // dotted quad
+  int udp_port = 0;
+};
+
+// dpdk.* keys: the DPDK lane (transport=dpdk, or auto with a dpdk.device/dpdk.vdev configured).
+struct DpdkSettings {
+  std::string device;        // dpdk.device: a port name or PCI address; empty = the first port
+  std::string vdev;          // dpdk.vdev: one virtual device, e.g. net_af_packet0,iface=uk1
+  std::string lcores = "0";  // dpdk.lcores
+  int memory_mb = 256;       // dpdk.memoryMb
+  bool hugepages = true;     // dpdk.hugepages
+  std::string file_prefix;   // dpdk.filePrefix
+  bool no_pci = false;       // dpdk.noPci
+  int mtu = 1500;            // dpdk.mtu
+  std::string log_level;     // dpdk.logLevel
+  std::map<int64_t, DpdkPeerSpec> servers;  // dpdk.server.N
+  int64_t retransmit_timeout_us = 5000;     // dpdk.retransmitTimeoutUs
+  int64_t peer_timeout_ms = 1000;           // dpdk.peerTimeoutMs
+  int64_t spin_us = 200;                    // dpdk.spinUs
+  int64_t idle_sleep_us = 200;              // dpdk.idleSleepUs
+  bool configured() const { return !device.empty() || !vdev.empty(); }
+};
+
 struct ServerConfig {
   int tick_time_ms = 2000;
   std::string data_dir;      // required by ZooKeeper; ukeeper's embedded default sets ./data
@@ -54,6 +91,8 @@ struct ServerConfig {
   int64_t prealloc_size_kb = 65536;
   Durability durability = Durability::kFsync;  // `durability` key; forceSync=no maps to kAsync
   PeerTransport transport = PeerTransport::kAuto;  // `transport` key
+  RdmaSettings rdma;
+  DpdkSettings dpdk;
   bool standalone_enabled = true;
   bool reconfig_enabled = false;
   bool local_sessions_enabled = false;

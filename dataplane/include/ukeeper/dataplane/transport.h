@@ -1,7 +1,9 @@
 // The peer-messaging contract of the ensemble (architecture.md, "Dataplane contract"). Consensus sees one channel per
 // peer: reliable, FIFO, complete messages, at most once, for as long as the channel stays up; a channel that breaks
 // loses what was in flight and says so with a kDisconnected event, and a later kConnected starts a fresh channel.
-// Implementations: tcp/ (TcpTransport), and the simulator's in-process network (tests/sim). RDMA and DPDK follow.
+// Implementations: tcp/ (TcpTransport), rdma/ (RdmaTransport), dpdk/ (DpdkTransport), the simulator's in-process
+// network (tests/sim), and MultiTransport (multi_transport.h), which carries one such channel per peer over whichever
+// of several transports is best at the moment.
 //
 // Thread-safety: a transport is owned by one thread (the one driving consensus); nothing here is thread-safe.
 #pragma once
@@ -52,6 +54,24 @@ class Transport {
   // A short name for logs and 4lw ("tcp", "rdma", "dpdk", "sim").
   virtual const char* name() const = 0;
   virtual PeerCounters counters(PeerId peer) const = 0;
+
+  // Waiting. The owning loop alternates poll() with blocking; these tell it how. A transport with nothing to say
+  // keeps the defaults (no fd, no timer, may block without limit).
+  //
+  // Readable when poll() has work; -1 when the transport has no fd and must be polled (see block_budget_us).
+  virtual int wait_fd() const { return -1; }
+  // Monotonic milliseconds (std::chrono::steady_clock) by which poll() must run again; -1 when nothing is timed.
+  virtual int64_t next_timer_ms() const { return -1; }
+  // Called right before the loop blocks: microseconds it may block before the next poll(). 0 = poll again at once
+  // (work is queued, or the transport is in its spin window); -1 = until wait_fd() is readable or next_timer_ms().
+  // May arm notifications (RDMA completion events), so call it last; a loop that then does not block loses nothing.
+  virtual int64_t block_budget_us() { return -1; }
 };
+
+// Transports a member can offer a peer, as bits (the TCP hello carries them, so that a faster transport is tried
+// only towards peers that have it).
+inline constexpr uint32_t kCapabilityTcp = 1u << 0;
+inline constexpr uint32_t kCapabilityRdma = 1u << 1;
+inline constexpr uint32_t kCapabilityDpdk = 1u << 2;
 
 }  // namespace uk

@@ -59,8 +59,9 @@ class Epoll {
   bool add(int fd, uint32_t events, uint64_t tag);
   bool modify(int fd, uint32_t events, uint64_t tag);
   void remove(int fd);
-  // Waits up to timeout_ms; returns the number of events (0 on timeout or EINTR).
-  int wait(epoll_event* events, int max_events, int timeout_ms);
+  // Waits up to timeout_us microseconds (epoll_pwait2; < 0 without limit); returns the number of events (0 on
+  // timeout or EINTR).
+  int wait_us(epoll_event* events, int max_events, int64_t timeout_us);
 
  private:
   Fd fd_;

@@ -98,7 +98,8 @@ class Server final : private CommitSink {
   bool read_myid(std::string& error);
   bool load_epochs(zab::Epochs& epochs, std::string& error);
   bool start_ensemble(std::string& error);
-  int ensemble_wait_ms(int64_t now, int wait) const;
+  // How long the loop may block: until the next tick or peer timer, at most wait_ms; 0 while a lane spins.
+  int64_t ensemble_wait_us(int64_t now, int wait_ms);
   void ensemble_turn(int64_t now);
   void report_persisted();
   void run_zab_actions();

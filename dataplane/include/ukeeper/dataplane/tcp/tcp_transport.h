@@ -6,8 +6,9 @@
 // construction. A new valid connection from a peer that already has a channel replaces the old one (the peer
 // restarted and we have not noticed yet): kDisconnected for the old channel, then kConnected.
 //
-// Hello. The dialer opens with 26 bytes, all big-endian: magic "UKPR", version u16 (=1), capabilities u32 (bit 0
-// tcp; rdma and dpdk will negotiate over these bits), sender id i64, cluster token u64. The acceptor checks magic,
+// Hello. The dialer opens with 26 bytes, all big-endian: magic "UKPR", version u16 (=1), capabilities u32 (the
+// kCapability* bits of transport.h: tcp always, and the faster transports this member offers), sender id i64,
+// cluster token u64. The acceptor checks magic,
 // version, token (a hash of the server list: two configs that disagree must not form a quorum), that the id is
 // a known peer, not itself, and higher than its own (the dial rule), then answers with its own hello. A refusal is
 // one warning naming the remote address and the reason, and a close. kConnected is emitted on each side once its
@@ -66,6 +67,7 @@ struct TcpTransportOptions {
   int reconnect_max_ms = 1000;
   int handshake_timeout_ms = 5000;  // connect + hello; also bounds a silent raw connection to the listener
   std::string fault_file;           // empty = no fault hook
+  uint32_t capabilities = kCapabilityTcp;  // advertised in the hello (tcp is always added)
 };
 
 // Transport-wide numbers for logs and tests (per-peer numbers are in PeerCounters).
@@ -81,7 +83,6 @@ struct TcpTransportStats {
 class TcpTransport final : public Transport {
  public:
   static constexpr uint32_t kProtocolVersion = 1;
-  static constexpr uint32_t kCapabilityTcp = 1u << 0;
   static constexpr size_t kHelloBytes = 26;
 
   // Validates the options and binds the listener. On failure returns null and sets `error` (for a bind failure it
@@ -105,12 +106,14 @@ class TcpTransport final : public Transport {
   // The bound listening port (the ephemeral one when options.listen_port was 0).
   int listen_port() const { return listen_port_; }
   // Readable when poll() has socket work; nest it in another epoll loop (an epoll fd is itself pollable).
-  int wait_fd() const;
+  int wait_fd() const override;
   // The time, on poll()'s now_ms clock, by which poll() must run again even if wait_fd() stays quiet (reconnect
   // back-off, handshake deadlines, the fault-file re-read, messages waiting for the turn's batch, events queued
   // by send() or disconnect()); at or before the last now_ms means at once. -1 when nothing is timed.
-  int64_t next_timer_ms() const;
+  int64_t next_timer_ms() const override;
   const TcpTransportStats& stats() const { return stats_; }
+  // The capability bits of the peer's hello on its current (or last) channel; 0 before the first.
+  uint32_t peer_capabilities(PeerId peer) const;
 
  private:
   // A FIFO of bytes that consumes from an offset and compacts only when that moves fewer bytes than it frees.
@@ -154,6 +157,7 @@ class TcpTransport final : public Transport {
     bool deferred = false;          // in dirty_: output waits for the next poll()
     uint64_t immediate_turn = ~uint64_t{0};  // the turn in which this channel last sent at once
     int64_t deadline_ms = 0;        // handshake deadline (not kUp)
+    uint32_t peer_capabilities = 0;  // from the peer's hello
   };
 
   struct Peer {
@@ -163,6 +167,7 @@ class TcpTransport final : public Transport {
     uint64_t dialing = 0;  // tag of the dial in progress, 0 when none
     Redial redial;
     bool cut = false;
+    uint32_t capabilities = 0;  // from the hello of the last channel
     PeerCounters counters;
   };
 

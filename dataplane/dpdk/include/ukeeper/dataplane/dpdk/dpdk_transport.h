@@ -95,7 +95,10 @@ class DpdkTransport final : public Transport {
   // max_wait_us is smaller (see the header comment).
   void wait_for_work(int64_t max_wait_us);
   // Monotonic milliseconds by which poll() must run again for the link's timers; -1 when nothing is timed.
-  int64_t next_timer_ms() const;
+  int64_t next_timer_ms() const override;
+  // For a loop that polls several transports: 0 while in the spin window (traffic within spin_us) or frames wait
+  // for the port; otherwise idle_sleep_us (there is no fd to block on).
+  int64_t block_budget_us() override;
   // Messages to `peer` it has not acknowledged yet.
   size_t unacked_messages(PeerId peer) const { return link_->unacked_messages(peer); }
   DpdkTransportStats stats() const;

@@ -140,10 +140,13 @@ class RdmaTransport final : public Transport {
   void wait(int timeout_ms);
   // Readable when poll() has work: control sockets and the completion channel. Before blocking on it in another
   // loop, call arm_for_wait(); when that returns false there is work already and blocking would miss it.
-  int wait_fd() const;
+  int wait_fd() const override;
   bool arm_for_wait();
+  // For a loop that polls several transports: 0 while completions came within spin_us (or spin_us < 0) or work
+  // is queued; otherwise arms the completion channel and returns -1 (block on wait_fd()).
+  int64_t block_budget_us() override;
   // As TcpTransport::next_timer_ms: when poll() must run again even if wait_fd() stays quiet; -1 when never.
-  int64_t next_timer_ms() const;
+  int64_t next_timer_ms() const override;
 
   const RdmaTransportStats& stats() const { return stats_; }
   RdmaPeerStats peer_stats(PeerId peer) const;
@@ -244,6 +247,7 @@ class RdmaTransport final : public Transport {
   bool send_queue_room(const Channel& c, uint32_t wrs) const;
   bool should_signal(const Channel& c) const;
   bool has_queued_work() const;
+  static int64_t monotonic_us();
 
   RdmaTransportOptions options_;
   std::unique_ptr<verbs::Device> device_;
@@ -259,6 +263,7 @@ class RdmaTransport final : public Transport {
   std::vector<PeerEvent> events_;
   int64_t now_ms_ = 0;
   uint64_t turn_ = 0;
+  int64_t last_work_us_ = 0;  // last poll() that found completions
   RdmaTransportStats stats_;
 };
 
