@@ -3,15 +3,16 @@
 # kernel package (the host kernel has no RDMA; see docs/environment.md in the shared docs, "RDMA: real verbs on
 # soft-RoCE inside a VM").
 #
-#   run_vm_test.sh --work DIR --guest-init FILE [--bin PROGRAM]... [--timeout SECONDS] [--keep]
+#   run_vm_test.sh --work DIR --guest-init FILE [--bin PROGRAM]... [--extra-tree DIR]... [--timeout SECONDS] [--keep]
 #
 # DIR caches the kernel package between runs (a build-tree folder; the first run downloads ~70 MB with
 # `apt-get download`, which needs no root). Each run builds a fresh initramfs holding busybox, iproute2's ip and
 # rdma, the given programs with every library `ldd` names, the rxe provider and the kernel modules rxe needs, with
-# FILE as /init; then boots it and reads the serial console. FILE must print a line starting with
-# "UK_RDMA_VM_TEST PASS" on success and then power the VM off. The host side fails on a missing marker, on a
-# "UK_RDMA_VM_TEST FAIL" line and on a timeout. Installs nothing: tools/setup.sh provides qemu-system-x86,
-# busybox-static, cpio, rdma-core, ibverbs-providers and iproute2.
+# FILE as /init, and each --extra-tree DIR copied over the initramfs root as it is (valgrind's tool files, say);
+# then boots it and reads the serial console. FILE must print a line starting with "UK_RDMA_VM_TEST PASS" on
+# success and then power the VM off. The host side fails on a missing marker, on a "UK_RDMA_VM_TEST FAIL" line
+# and on a timeout. Installs nothing: tools/setup.sh provides qemu-system-x86, busybox-static, cpio, rdma-core,
+# ibverbs-providers and iproute2.
 set -euo pipefail
 
 work=""
@@ -19,11 +20,13 @@ guest_init=""
 timeout_s=420
 keep=0
 bins=()
+extra_trees=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --work) work="$2"; shift 2 ;;
     --guest-init) guest_init="$2"; shift 2 ;;
     --bin) bins+=("$2"); shift 2 ;;
+    --extra-tree) extra_trees+=("$2"); shift 2 ;;
     --timeout) timeout_s="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
     *) echo "run_vm_test.sh: unknown argument $1" >&2; exit 2 ;;
@@ -106,7 +109,9 @@ mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,etc/libibverbs.d,lib/modules,usr/lib
 copy_with_libs() {  # copy_with_libs FILE DEST: the file plus every shared library ldd names, at their own paths
   local file="$1" dest="$2"
   cp -L "$file" "$root/$dest"
-  ldd "$file" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+  local libs
+  libs="$(ldd "$file" 2>&1)" || fail "ldd $file: $libs (a --bin must be a dynamically linked program, not a script)"
+  printf '%s\n' "$libs" | grep -o '/[^ ]*' | while read -r lib; do
     if [ -f "$lib" ] && [ ! -e "$root$lib" ]; then
       mkdir -p "$root$(dirname "$lib")"
       cp -L "$lib" "$root$lib"
@@ -122,6 +127,10 @@ cp /etc/libibverbs.d/rxe.driver "$root/etc/libibverbs.d/"
 for b in "${bins[@]}"; do
   [ -x "$b" ] || fail "test program $b not found (build it first)"
   copy_with_libs "$b" "bin/$(basename "$b")"
+done
+for t in "${extra_trees[@]}"; do
+  [ -d "$t" ] || fail "extra tree $t is not a directory"
+  cp -a "$t"/. "$root"/
 done
 cp "$kdir"/modules/*.ko "$root/lib/modules/"
 printf '%s\n' "${modules[@]##*/}" >"$root/etc/modules.order"
