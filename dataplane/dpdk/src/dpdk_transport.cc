@@ -73,6 +73,8 @@ DpdkTransport::DpdkTransport(DpdkTransportOptions options, std::unique_ptr<DpdkP
 DpdkTransport::~DpdkTransport() {
   DpdkPort::free_bulk(tx_pending_.data(), tx_pending_count_);
   tx_pending_count_ = 0;
+  DpdkPort::free_bulk(spare_.data(), spare_count_);
+  spare_count_ = 0;
 }
 
 bool DpdkTransport::send(PeerId peer, std::string_view message) { return link_->send(peer, message); }

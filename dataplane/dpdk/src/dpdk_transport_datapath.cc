@@ -103,14 +103,18 @@ bool DpdkTransport::retry_pending_tx() {
   return tx_pending_count_ == 0;
 }
 
-// Drains the link's due frames into mbufs, a burst at a time.
+// Drains the link's due frames into mbufs, a burst at a time. Frames are built in the spare mbufs, which are
+// topped up in bulk only when a burst took some: an idle poll allocates and frees nothing.
 void DpdkTransport::transmit_due(int64_t now_us) {
   if (!retry_pending_tx()) return;  // the port is full: new frames would only queue behind these
-  rte_mbuf* mbufs[kMaxBurst];
+  rte_mbuf** mbufs = spare_.data();
   for (int b = 0; b < kMaxTxBurstsPerPoll; ++b) {
-    if (!port_->alloc_bulk(mbufs, burst_)) {
-      ++stats_.mbuf_alloc_failures;
-      return;
+    if (spare_count_ < burst_) {
+      if (!port_->alloc_bulk(mbufs + spare_count_, static_cast<uint16_t>(burst_ - spare_count_))) {
+        ++stats_.mbuf_alloc_failures;
+        return;
+      }
+      spare_count_ = burst_;
     }
     uint16_t built = 0;
     bool drained = false;
@@ -127,19 +131,19 @@ void DpdkTransport::transmit_due(int64_t now_us) {
       DpdkPort::tx_frame_commit(mbufs[built], static_cast<uint32_t>(n), offload_tx_checksum_);
       ++built;
     }
-    DpdkPort::free_bulk(mbufs + built, burst_ - built);
-    if (built > 0) {
-      last_work_us_ = now_us;
-      const uint16_t sent = port_->tx_burst(mbufs, built);
-      ++stats_.tx_bursts;
-      if (sent < built) {
-        ++stats_.tx_port_busy;
-        tx_pending_count_ = static_cast<uint16_t>(built - sent);
-        std::copy(mbufs + sent, mbufs + built, tx_pending_.begin());
-        return;
-      }
+    if (built == 0) return;
+    last_work_us_ = now_us;
+    const uint16_t sent = port_->tx_burst(mbufs, built);
+    ++stats_.tx_bursts;
+    if (sent < built) {
+      ++stats_.tx_port_busy;
+      tx_pending_count_ = static_cast<uint16_t>(built - sent);
+      std::copy(mbufs + sent, mbufs + built, tx_pending_.begin());
     }
-    if (drained) return;
+    // The mbufs the burst did not use move to the front and stay for the next one.
+    std::copy(mbufs + built, mbufs + spare_count_, mbufs);
+    spare_count_ = static_cast<uint16_t>(spare_count_ - built);
+    if (sent < built || drained) return;
   }
 }
 

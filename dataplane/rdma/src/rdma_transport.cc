@@ -599,6 +599,7 @@ void RdmaTransport::expire_handshakes() {
   for (const auto& [tag, c] : chans_) {
     if (c->state != ChanState::kUp && c->deadline_ms <= now_ms_) expired.push_back(tag);
   }
+  if (expired.empty()) return;  // the common case, every poll: no string built
   std::string why = "no handshake within " + std::to_string(options_.handshake_timeout_ms) + " ms";
   for (uint64_t tag : expired) {
     if (Channel* c = find_chan(tag)) close_chan(*c, why);

@@ -435,6 +435,7 @@ void TcpTransport::expire_handshakes() {
   for (const auto& [tag, c] : conns_) {
     if (c.state != ConnState::kUp && c.deadline_ms <= now_ms_) expired.push_back(tag);
   }
+  if (expired.empty()) return;  // the common case, every poll: no string built
   std::string why = "no handshake within " + std::to_string(options_.handshake_timeout_ms) + " ms";
   for (uint64_t tag : expired) {
     if (Conn* c = find_conn(tag)) refuse(*c, why, true);  // each close touches only its own conn

@@ -126,6 +126,8 @@ class DpdkTransport final : public Transport {
   uint16_t burst_ = 32;
   std::array<rte_mbuf*, kMaxBurst> tx_pending_{};  // built frames the port has not taken yet, oldest first
   uint16_t tx_pending_count_ = 0;
+  std::array<rte_mbuf*, kMaxBurst> spare_{};  // allocated, not yet holding a frame: the next bursts build here
+  uint16_t spare_count_ = 0;
   int64_t last_work_us_ = 0;
   std::mt19937_64 fault_rng_;
   DpdkTransportStats stats_;
