@@ -592,6 +592,26 @@ bool apply_dpdk_server(Parser& p, const Entry& e, int64_t id) {
   return true;
 }
 
+// cpuAffinity=2 | 2,3 | 0-3,6: CPU numbers and ranges.
+bool apply_cpu_affinity(Parser& p, const Entry& e) {
+  static constexpr std::string_view kForm = "CPU numbers and ranges, e.g. 2 or 2,3 or 0-3,6 (0 to 1023)";
+  std::vector<int> cpus;
+  std::string_view rest = e.value;
+  for (bool more = true; more;) {
+    size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    more = comma != std::string_view::npos;
+    if (more) rest.remove_prefix(comma + 1);
+    size_t dash = item.find('-');
+    std::optional<int64_t> lo = parse_decimal(item.substr(0, dash));
+    std::optional<int64_t> hi = dash == std::string_view::npos ? lo : parse_decimal(item.substr(dash + 1));
+    if (!lo || !hi || *lo < 0 || *hi > 1023 || *lo > *hi) return p.fail(e, kForm);
+    for (int64_t c = *lo; c <= *hi; ++c) cpus.push_back(static_cast<int>(c));
+  }
+  p.cfg().cpu_affinity = std::move(cpus);
+  return true;
+}
+
 bool apply_snap_retain_count(Parser& p, const Entry& e) {
   int64_t v = 0;
   if (!p.get_int(e, kIntMin, kIntMax, &v)) return false;
@@ -726,6 +746,7 @@ const KeySpec kKeys[] = {
     {"forceSync", [](Parser& p, const Entry& e) { return p.set_yes_no(e, &p.force_sync); }},
     {"durability", apply_durability},
     {"transport", apply_transport},
+    {"cpuAffinity", apply_cpu_affinity},
     {"rdma.device", [](Parser& p, const Entry& e) { return p.set_string(e, &p.cfg().rdma.device, "a verbs device name"); }},
     {"rdma.port", [](Parser& p, const Entry& e) { return p.set_int(e, 0, 255, &p.cfg().rdma.port, " (0: first active)"); }},
     {"rdma.gidIndex",

@@ -1,7 +1,9 @@
 // ukeeper CONFIG: runs a ukeeper node from a zoo.cfg-style file: standalone, or an ensemble member when the file
 // has server.N lines (its id comes from dataDir/myid, as with ZooKeeper).
+#include <sched.h>
 #include <signal.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -67,6 +69,18 @@ int main(int argc, char** argv) {
   if (ec) {
     std::fprintf(stderr, "ukeeper: cannot create dataDir '%s': %s\n", config.data_dir.c_str(), ec.message().c_str());
     return 1;
+  }
+
+  if (!config.cpu_affinity.empty()) {
+    // Before any thread starts (DPDK's, io_uring's workers inherit it); dpdk.lcores then pins the polling lcore.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int cpu : config.cpu_affinity) CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+      std::fprintf(stderr, "ukeeper: %s: cpuAffinity: cannot run on those CPUs: %s\n", source, std::strerror(errno));
+      return 1;
+    }
+    UK_INFO("cpuAffinity: pinned to %zu CPU(s)", config.cpu_affinity.size());
   }
 
   signal(SIGPIPE, SIG_IGN);

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 import zkproto
-from conftest import JUTE_MAXBUFFER, MIN_SESSION_TIMEOUT
+from conftest import IS_ZK, JUTE_MAXBUFFER, MIN_SESSION_TIMEOUT, Server
 from zkproto import ERR, OP, OPEN_ACL, ConnectionClosed, R, RawClient, W
 
 
@@ -282,3 +282,26 @@ def test_abrupt_disconnects_with_outstanding_requests(server, healthy):
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
         c.close()
     healthy()
+
+
+@pytest.mark.skipif(IS_ZK, reason="ukeeper's cpuAffinity key")
+def test_cpu_affinity_pins_or_refuses_with_the_key_named():
+    """cpuAffinity pins the process to the CPUs listed; CPUs the machine does not have stop it at start with a
+    message naming the key (a typo must not leave a member unpinned and spinning on a shared core)."""
+    pinned = Server(name="affinity", cfg={"cpuAffinity": "0"})
+    try:
+        pinned.start()
+        with open("/proc/%d/status" % pinned.proc.pid) as f:
+            allowed = [line for line in f if line.startswith("Cpus_allowed_list:")][0].split(":")[1].strip()
+        assert allowed == "0"
+    finally:
+        pinned.stop()
+        pinned.cleanup()
+    absent = Server(name="affinity-bad", cfg={"cpuAffinity": "1000-1001"})
+    try:
+        with pytest.raises(RuntimeError) as failed:
+            absent.start(timeout=20)
+        assert "cpuAffinity: cannot run on those CPUs" in str(failed.value), str(failed.value)
+    finally:
+        absent.stop()
+        absent.cleanup()

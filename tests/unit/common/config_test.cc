@@ -773,6 +773,19 @@ TEST(ConfigExamples, LaptopConfigParsesWithoutWarnings) {
   EXPECT_EQ(c.durability, Durability::kFsync);
 }
 
+TEST(Config, CpuAffinity) {
+  ConfigParseResult r = parse_config("dataDir=/tmp/x\nclientPort=2181\ncpuAffinity=0-2,5\n", "t.cfg");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->cpu_affinity, (std::vector<int>{0, 1, 2, 5}));
+  for (const char* bad : {"", "a", "3-1", "-1", "2,", "1024", "0-1024"}) {
+    ConfigParseResult b = parse_config(std::string("dataDir=/tmp/x\nclientPort=2181\ncpuAffinity=") + bad + "\n",
+                                       "t.cfg");
+    ASSERT_FALSE(b.config) << bad;
+    EXPECT_NE(b.error.find("t.cfg:3"), std::string::npos) << b.error;
+    EXPECT_NE(b.error.find("cpuAffinity"), std::string::npos) << b.error;
+  }
+}
+
 TEST(ConfigExamples, DataplaneExamplesParseWithoutWarnings) {
   for (const char* name : {"rdma-baremetal.cfg", "dpdk-nic.cfg", "dpdk-virtual.cfg"}) {
     std::string path = std::string(UK_SOURCE_DIR "/configs/") + name;

@@ -116,6 +116,9 @@ struct ServerConfig {
   int observer_master_port = 0;             // 0: not given
   int cnx_timeout_ms = 5000;                // leader-election connect timeout
   int64_t fsync_warning_threshold_ms = 1000;  // fsync.warningthresholdms
+  // cpuAffinity: the CPUs the whole process may run on (bare metal: an isolated core for a spinning member);
+  // empty = the scheduler's choice.
+  std::vector<int> cpu_affinity;
 
   // True when a four-letter word may run (the whitelist holds it or "*").
   bool four_letter_allowed(std::string_view cmd) const;
