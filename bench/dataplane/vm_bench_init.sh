@@ -8,25 +8,7 @@
 #  2. a short two-process rdma run (round trips and one-way rates) that shows those modes work over real verbs —
 #     its timings are emulated (TCG) and run.py does not report them as figures;
 # then "UK_RDMA_VM_TEST PASS ..." (the marker run_vm_test.sh wants) or "UK_RDMA_VM_TEST FAIL ...", and power off.
-/bin/busybox --install -s /bin
-export PATH=/bin:/sbin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp
-
-finish() {
-  echo "$*"
-  echo o >/proc/sysrq-trigger
-  sleep 30
-}
-fail() { finish "UK_RDMA_VM_TEST FAIL: $*"; exit 1; }
-
-for m in $(cat /etc/modules.order); do insmod "/lib/modules/$m.ko" || fail "insmod $m"; done
-ip link set lo up
-ip link add d0 type dummy && ip addr add 192.0.2.1/24 dev d0 && ip link set d0 up || fail "dummy netdev"
-rdma link add rxe0 type rxe netdev d0 || fail "rdma link add rxe0"
-echo "vm: rxe0 up at $(cut -d' ' -f1 /proc/uptime) s"
+. /vm_guest.sh
 
 # Debian's /usr/bin/valgrind is a shell wrapper that sets these and runs valgrind.bin (the host side runs it).
 export GLIBCXX_FORCE_NEW=1 GLIBCPP_FORCE_NEW=1

@@ -8,7 +8,7 @@
 # DIR caches the kernel package between runs (a build-tree folder; the first run downloads ~70 MB with
 # `apt-get download`, which needs no root). Each run builds a fresh initramfs holding busybox, iproute2's ip and
 # rdma, the given programs with every library `ldd` names, the rxe provider and the kernel modules rxe needs, with
-# FILE as /init, and each --extra-tree DIR copied over the initramfs root as it is (valgrind's tool files, say);
+# FILE as /init (which sources /vm_guest.sh, the shared boot preamble), and each --extra-tree DIR copied over the initramfs root as it is (valgrind's tool files, say);
 # then boots it and reads the serial console. FILE must print a line starting with "UK_RDMA_VM_TEST PASS" on
 # success and then power the VM off. The host side fails on a missing marker, on a "UK_RDMA_VM_TEST FAIL" line
 # and on a timeout. Installs nothing: tools/setup.sh provides qemu-system-x86, busybox-static, cpio, rdma-core,
@@ -135,6 +135,7 @@ done
 cp "$kdir"/modules/*.ko "$root/lib/modules/"
 printf '%s\n' "${modules[@]##*/}" >"$root/etc/modules.order"
 cp "$guest_init" "$root/init"
+cp "$(dirname "$0")/vm_guest.sh" "$root/vm_guest.sh"  # the boot preamble every guest /init sources
 chmod +x "$root/init"
 initrd="$work/initrd.gz"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1 >"$initrd")

@@ -4,34 +4,14 @@
 # and drives it with uk_rdma_ensemble_check: writes through every member commit everywhere over the rdma lane; a
 # SIGKILLed follower misses writes, comes back and catches up (over RDMA again); then everyone has everything.
 # Prints "UK_RDMA_VM_TEST PASS ..." or "UK_RDMA_VM_TEST FAIL ...", and powers off.
-/bin/busybox --install -s /bin
-export PATH=/bin:/sbin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp
-
-logs() {
+on_fail() {
   for i in 1 2 3; do
     echo "--- member $i (last lines)"
     grep -v "zab: \|serving\|not serving" /tmp/m$i/log | tail -n 40
     echo mntr | nc 127.0.0.1 $((2180 + i)) | grep -E "peer_[0-9]_(lane|in_lane|stale|malformed|held|rdma_(messages|writes|recv|send))|zk_server_state|commit_zxid"
   done
 }
-finish() {
-  echo "$1"
-  echo o >/proc/sysrq-trigger
-  sleep 30
-}
-fail() { logs; finish "UK_RDMA_VM_TEST FAIL: $*"; }
-
-for m in $(cat /etc/modules.order); do
-  insmod "/lib/modules/$m.ko" || { fail "insmod $m"; exit 1; }
-done
-ip link set lo up
-ip link add d0 type dummy && ip addr add 192.0.2.1/24 dev d0 && ip link set d0 up || { fail "dummy netdev"; exit 1; }
-rdma link add rxe0 type rxe netdev d0 || { fail "rdma link add rxe0"; exit 1; }
-echo "vm: rxe0 up at $(cut -d' ' -f1 /proc/uptime) s"
+. /vm_guest.sh
 
 # Members: client ports 2181..2183; quorum (TCP lane) 2888..2890; RDMA control connections on 3888..3890.
 # No spinning (rdma.spinUs=0): three members and a client share two emulated (TCG) CPUs; with rdma.spinUs=20 and

@@ -2,27 +2,7 @@
 # /init of the RDMA test VM (run_vm_test.sh builds the initramfs and boots it). Loads rxe, creates rxe0 on a
 # dummy netdev, runs the RDMA unit tests on the real device and the two-process RdmaTransport test, prints
 # "UK_RDMA_VM_TEST PASS ..." or "UK_RDMA_VM_TEST FAIL ...", and powers off.
-/bin/busybox --install -s /bin
-export PATH=/bin:/sbin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp
-
-finish() {
-  echo "$1"
-  echo o >/proc/sysrq-trigger
-  sleep 30
-}
-fail() { finish "UK_RDMA_VM_TEST FAIL: $*"; }
-
-for m in $(cat /etc/modules.order); do
-  insmod "/lib/modules/$m.ko" || { fail "insmod $m"; exit 1; }
-done
-ip link set lo up
-ip link add d0 type dummy && ip addr add 192.0.2.1/24 dev d0 && ip link set d0 up || { fail "dummy netdev"; exit 1; }
-rdma link add rxe0 type rxe netdev d0 || { fail "rdma link add rxe0"; exit 1; }
-echo "vm: rxe0 up at $(cut -d' ' -f1 /proc/uptime) s"
+. /vm_guest.sh
 
 # 1. The unit tests, now with a device: the transport tests over rxe run instead of skipping (the error-completion
 #    test takes d0 down and up again, hence UK_RDMA_TEST_NETDEV).
