@@ -1,7 +1,8 @@
 // uk_tree_bench: the lock-free znode store (storage/include/ukeeper/storage/tree/data_tree.h) on its own, no
 // server: read throughput with 1 and 2 reader threads with and without a concurrent writer, getData-style lookup
 // latency (p50/p99/p99.9) with and without writes, the writer's cost of a create under a parent with few and with
-// many children, and resident memory per znode at --znodes znodes with 100-byte values.
+// many children, the path hash and writer-side lookup costs, and resident memory per znode at --znodes znodes
+// with 100-byte values.
 // Every read is what an I/O thread would do per request: enter a guard, look the path up, copy the data out.
 // Latencies are timed per lookup with steady_clock (its own ~20-30 ns are included).
 //   uk_tree_bench [--znodes N] [--seconds S]
@@ -15,8 +16,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -188,6 +191,36 @@ double child_churn_us(size_t children) {
   return std::chrono::duration<double, std::micro>(Clock::now() - start).count() / (2.0 * kRounds);
 }
 
+// The writer's cost of one lookup (DataTree::get(): hash the path, walk the trie, compare the path) over 4096
+// known paths in a tree of `znodes`, in ns; a small tree keeps the trie in cache, so the path hash is most of it.
+double lookup_ns(const DataTree& tree, size_t znodes) {
+  std::mt19937_64 rng(11);
+  std::vector<std::string> paths;
+  for (int i = 0; i < 4096; ++i) paths.push_back(node_path(rng() % znodes));
+  constexpr int kRounds = 2'000'000;
+  size_t found = 0;
+  const auto start = Clock::now();
+  for (int i = 0; i < kRounds; ++i) found += tree.get(paths[static_cast<size_t>(i) & 4095]) != nullptr;
+  const double ns = std::chrono::duration<double, std::nano>(Clock::now() - start).count() / kRounds;
+  if (found != kRounds) std::abort();
+  return ns;
+}
+
+// The path hash alone over the same kind of paths, in ns: the keyed one the trie uses (tree_path_hash, SipHash-2-4)
+// against the unkeyed std::hash it replaced.
+template <class Hash>
+double hash_ns(Hash&& hash) {
+  std::vector<std::string> paths;
+  for (size_t i = 0; i < 4096; ++i) paths.push_back(node_path(i * 7919 % 1'000'000));
+  constexpr int kRounds = 20'000'000;
+  uint64_t sum = 0;
+  const auto start = Clock::now();
+  for (int i = 0; i < kRounds; ++i) sum += hash(std::string_view(paths[static_cast<size_t>(i) & 4095]));
+  const double ns = std::chrono::duration<double, std::nano>(Clock::now() - start).count() / kRounds;
+  if (sum == 42) std::printf(" ");  // keeps the sum (and so the hashing) live
+  return ns;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -218,6 +251,17 @@ int main(int argc, char** argv) {
       b.seconds, b.seconds * 1e6 / static_cast<double>(znodes), static_cast<double>(rss1 - rss0) / 1048576.0,
       static_cast<double>(rss1 - rss0) / static_cast<double>(n),
       static_cast<double>(tree.memory_bytes()) / static_cast<double>(n), tree.memory_bytes());
+
+  std::printf("lookup (writer-side get, path hash + trie walk): %.1f ns in this tree", lookup_ns(tree, znodes));
+  {
+    DataTree small;
+    build(small, 1000);
+    std::printf(", %.1f ns in a 1000-znode tree\n", lookup_ns(small, 1000));
+  }
+
+  std::printf("path hash of a %zu-byte path: keyed (SipHash-2-4) %.1f ns, unkeyed std::hash %.1f ns\n",
+              node_path(0).size(), hash_ns([](std::string_view p) { return uk::tree_path_hash(p); }),
+              hash_ns([](std::string_view p) { return std::hash<std::string_view>{}(p); }));
 
   Zxid zxid = b.zxid;
   std::printf("%-34s %14s %12s %8s %8s %8s\n", "run", "reads/s", "writes/s", "p50 ns", "p99 ns", "p99.9 ns");

@@ -179,6 +179,13 @@ std::string Server::fl_mntr() const {
   kv("zk_watch_count", std::to_string(watches_.watch_count()));
   kv("zk_ephemerals_count", std::to_string(ephemerals));
   kv("zk_approximate_data_size", std::to_string(tree_.approximate_data_size()));
+  // The znode store's own accounting (data_tree.h): estimated live heap bytes, bytes retired but still held
+  // for readers, and live bytes per znode.
+  const int64_t tree_bytes = tree_.memory_bytes();
+  const auto znodes = static_cast<int64_t>(tree_.node_count());  // never 0: the root always exists
+  kv("zk_ukeeper_tree_memory_bytes", std::to_string(tree_bytes));
+  kv("zk_ukeeper_tree_retired_bytes", std::to_string(tree_.retired_bytes()));
+  kv("zk_ukeeper_bytes_per_znode", std::to_string(znodes > 0 ? tree_bytes / znodes : 0));
   kv("zk_open_file_descriptor_count", std::to_string(open_fds));
   kv("zk_max_file_descriptor_count", std::to_string(rl.rlim_cur));
   kv("zk_global_sessions", std::to_string(sessions_.all().size()));

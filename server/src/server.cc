@@ -32,6 +32,9 @@ constexpr size_t kReadChunk = 64 * 1024;
 // A client that stops reading its replies stops being read from once this much is queued for it.
 constexpr size_t kOutputHighWater = 4 * 1024 * 1024;
 constexpr int64_t kReapIntervalMs = 1000;
+// How often an idle loop lets the znode store free what closed read guards held (each write frees what it can
+// at its end; this covers the last writes before a quiet spell). With nothing retired it returns at once.
+constexpr int64_t kTreeReclaimIntervalMs = 100;
 
 std::string random_secret() {
   std::random_device rd;
@@ -179,6 +182,7 @@ void Server::run() {
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
   int64_t next_reap_ms = mono_ms() + kReapIntervalMs;
+  int64_t next_tree_reclaim_ms = 0;
   // Session deadlines are checked at a fraction of the tick so expiry is never late by more than that.
   const int check_interval_ms = std::clamp(config_.tick_time_ms / 4, 10, 500);
   while (!stopping_.load()) {
@@ -211,6 +215,10 @@ void Server::run() {
     drive_pipeline();
     if (!fatal_.empty()) break;
     maybe_snapshot();
+    if (now >= next_tree_reclaim_ms) {
+      tree_.reclaim();
+      next_tree_reclaim_ms = now + kTreeReclaimIntervalMs;
+    }
     if (purge_interval_ms_ > 0 && now >= next_purge_ms_ && snapshot_pid_ < 0) {
       purge_old_files();
       next_purge_ms_ = now + purge_interval_ms_;

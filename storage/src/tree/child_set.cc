@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "child_set_writer.h"
+#include "trie.h"
 
 namespace uk {
 
@@ -97,7 +98,9 @@ bool operator==(const ChildSet& a, const std::set<std::string>& b) { return same
 
 namespace {
 
-uint64_t priority_of(std::string_view name) { return std::hash<std::string_view>{}(name); }
+// Keyed, like the path hash (trie.h): with an unkeyed hash a client could pick child names whose priorities
+// rise with the names and degrade the treap into a list (O(n) per create, and recursion as deep as n).
+uint64_t priority_of(std::string_view name) { return siphash24(tree_detail::tree_hash_keys().child_priority, name); }
 
 // Heap order: higher priority nearer the root; equal priorities order by name, so the shape depends only on
 // the set of names.

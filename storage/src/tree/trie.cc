@@ -1,8 +1,12 @@
 #include "trie.h"
 
+#include <sys/random.h>
+
 #include <bit>
+#include <cerrno>
 #include <cstring>
 #include <new>
+#include <random>
 
 #include "child_set_writer.h"
 
@@ -182,18 +186,43 @@ void for_each_at(Entry e, const std::function<void(const Leaf&)>& fn) {
 
 namespace {
 uint64_t (*g_hash_for_testing)(std::string_view) = nullptr;
+
+// 32 bytes from getrandom() (blocks only before the kernel's pool is first seeded, early in boot); should the
+// call be refused (a seccomp filter), std::random_device, which reads /dev/urandom or RDRAND.
+TreeHashKeys draw_keys() {
+  uint64_t words[4];
+  auto* bytes = reinterpret_cast<unsigned char*>(words);
+  size_t got = 0;
+  while (got < sizeof words) {
+    const ssize_t n = getrandom(bytes + got, sizeof words - got, 0);
+    if (n > 0) {
+      got += static_cast<size_t>(n);
+    } else if (n != -1 || errno != EINTR) {
+      std::random_device rd;
+      for (uint64_t& w : words) w = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+      break;
+    }
+  }
+  return TreeHashKeys{SipKey{words[0], words[1]}, SipKey{words[2], words[3]}};
+}
 }  // namespace
+
+const TreeHashKeys& tree_hash_keys() {
+  static const TreeHashKeys keys = draw_keys();
+  return keys;
+}
 
 uint64_t path_hash(std::string_view path) {
   if (g_hash_for_testing != nullptr) [[unlikely]]
     return g_hash_for_testing(path);
-  return std::hash<std::string_view>{}(path);
+  return siphash24(tree_hash_keys().path, path);
 }
 
 }  // namespace uk::tree_detail
 
 namespace uk {
 void set_tree_path_hash_for_testing(uint64_t (*hash)(std::string_view path)) { tree_detail::g_hash_for_testing = hash; }
+uint64_t tree_path_hash(std::string_view path) { return tree_detail::path_hash(path); }
 }  // namespace uk
 
 namespace uk::tree_detail {

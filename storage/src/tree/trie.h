@@ -1,8 +1,10 @@
 // The path index: a persistent hash array mapped trie from path to the current Leaf (one znode version).
 // 32-way branches indexed by 5 bits of a 64-bit path hash per level (levels 0..12; level 12 uses the last 4
 // bits), compressed by a bitmap; paths whose full hashes collide share a collision branch at level 13, searched
-// linearly. Updates copy the O(depth) branches on the way (a branch this write allocated is edited in place)
-// and retire what they replace; lookups are plain loads from a published, immutable structure.
+// linearly. The hash is keyed (SipHash-2-4 under a per-process random key), so clients cannot choose paths that
+// collide and make that search long. Updates copy the O(depth) branches on the way (a branch this write
+// allocated is edited in place) and retire what they replace; lookups are plain loads from a published,
+// immutable structure.
 // Thread-safety: trie_find on any thread that holds the root safely (a guard, or the writer); the rest writer only.
 #pragma once
 
@@ -12,6 +14,7 @@
 #include <string_view>
 
 #include "ukeeper/storage/tree/data_tree.h"
+#include "ukeeper/storage/tree/siphash.h"
 #include "write_ctx.h"
 
 namespace uk::tree_detail {
@@ -25,6 +28,16 @@ struct Leaf {
 // An entry is 0 (empty), a Branch*, or a Leaf* with the low bit set.
 using Entry = uintptr_t;
 
+// The process's secret hash keys, drawn from getrandom() on first use: SipHash-2-4 keys for the path index and
+// for child-set priorities (child_set.cc). Per process rather than per tree, so a leaf's hash and a treap's
+// shape stay valid when a tree is copied or moved into another. Nothing persisted or sent depends on them.
+struct TreeHashKeys {
+  SipKey path;
+  SipKey child_priority;
+};
+const TreeHashKeys& tree_hash_keys();
+// The trie's hash of a path: siphash24(tree_hash_keys().path, path), or the testing hook's
+// (set_tree_path_hash_for_testing).
 uint64_t path_hash(std::string_view path);
 int64_t leaf_bytes(const Leaf& leaf);  // the accounting estimate; fixed once the leaf is in the trie
 void delete_leaf(void* leaf);

@@ -28,10 +28,16 @@ TEST(DataTreeReader, AGuardIsASnapshot) {
   t.apply(single_op_txn(1, create_op("/a", "one", 1)));
   TreeReader reader(t);
   ReadGuard before = reader.guard();
-  t.apply(single_op_txn(2, set_data_txn_op("/a", "two", 1)));
-  t.apply(single_op_txn(3, create_op("/b", "", 2)));
-  t.apply(single_op_txn(4, delete_txn_op("/b")));
-  t.apply(single_op_txn(5, create_op("/c", "", 3)));
+  // Every write under the open guard adds to what the writer must keep for it.
+  int64_t retired = t.retired_bytes();
+  for (const Txn& txn : {single_op_txn(2, set_data_txn_op("/a", "two", 1)), single_op_txn(3, create_op("/b", "", 2)),
+                         single_op_txn(4, delete_txn_op("/b")), single_op_txn(5, create_op("/c", "", 3))}) {
+    t.apply(txn);
+    EXPECT_GT(t.retired_bytes(), retired) << "zxid " << txn.zxid;
+    retired = t.retired_bytes();
+  }
+  t.reclaim();  // the guard is still open: nothing it may hold is freed
+  EXPECT_EQ(t.retired_bytes(), retired);
 
   // The old guard still sees zxid 1, complete and unchanged.
   EXPECT_EQ(before.last_zxid(), 1);
@@ -40,7 +46,7 @@ TEST(DataTreeReader, AGuardIsASnapshot) {
   EXPECT_FALSE(before.exists("/c"));
   EXPECT_EQ(*before.children("/"), (std::set<std::string>{"a", "zookeeper"}));
   EXPECT_EQ(before.node_count(), 5u);
-  EXPECT_GT(t.retired_bytes(), 0);  // the writer keeps what the old guard may hold
+  EXPECT_EQ(t.retired_bytes(), retired);  // the writer keeps what the old guard may hold
 
   {
     ReadGuard now = reader.guard();  // nested: a newer snapshot under the same protection

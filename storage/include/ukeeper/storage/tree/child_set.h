@@ -1,8 +1,9 @@
 // A znode's child names as an immutable, persistent set: a treap whose shape is a function of its contents
-// (a node's priority is a hash of its name), updated by path copying. Inserting or erasing one name copies only
-// the O(log n) nodes on the way to it and shares every other node with the previous version, so a create under
-// a parent with a million children costs the same few dozen small allocations as under a parent with ten, and a
-// reader holding the previous version keeps an unchanged, consistent listing.
+// (a node's priority is a keyed hash of its name, so clients cannot pick names that unbalance it), updated by
+// path copying. Inserting or erasing one name copies only the O(log n) nodes on the way to it and shares every
+// other node with the previous version, so a create under a parent with a million children costs the same few
+// dozen small allocations as under a parent with ten, and a reader holding the previous version keeps an
+// unchanged, consistent listing.
 //
 // Ownership: a ChildSet inside a DataTree is a non-owning handle (root + count): the writer (data_tree.cc) owns
 // the nodes reachable from the current version of each znode; nodes it copies or erases are retired to the tree's
@@ -28,7 +29,7 @@ namespace tree_detail {
 struct ChildNode {
   const ChildNode* left = nullptr;
   const ChildNode* right = nullptr;
-  uint64_t priority = 0;  // hash of name: a max-heap on priority, a search tree on name
+  uint64_t priority = 0;  // keyed hash of name: a max-heap on priority, a search tree on name
   std::string name;
 };
 }  // namespace tree_detail

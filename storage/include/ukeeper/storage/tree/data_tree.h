@@ -6,11 +6,11 @@
 // concurrently through a TreeReader and a ReadGuard, without locks and without ever making the writer wait.
 //
 // Publication. Every znode version (data, ACL, Stat, children) is an immutable Node. The path index is a
-// persistent hash array mapped trie (HAMT, 32-way, keyed by a 64-bit hash of the path) and each node's children
-// are a persistent treap (child_set.h); both are updated by path copying, so one change copies O(log n) small
-// nodes and shares the rest. apply() builds the new versions privately (trie branches it allocated in the
-// same call are edited in place), then publishes the whole txn with ONE seq_cst store of a new Root {trie, zxid,
-// counts}.
+// persistent hash array mapped trie (HAMT, 32-way, keyed by a 64-bit hash of the path, see tree_path_hash())
+// and each node's children are a persistent treap (child_set.h); both are updated by path copying, so one
+// change copies O(log n) small nodes and shares the rest. apply() builds the new versions privately (trie
+// branches it allocated in the same call are edited in place), then publishes the whole txn with ONE seq_cst
+// store of a new Root {trie, zxid, counts}.
 // A reader loads the Root once when it enters a guard, so it sees a consistent snapshot of the tree at one
 // applied zxid: a multi is all or nothing, a child listed is a node of the same snapshot, counts match contents.
 // (That whole-tree snapshot is why the path index is a persistent trie and not a concurrent hash table such as
@@ -179,6 +179,12 @@ class DataTree {
   friend class TreeReader;
   std::unique_ptr<tree_detail::TreeState> state_;
 };
+
+// The 64-bit hash the trie files `path` under in this process: SipHash-2-4 (siphash.h) under a 128-bit key drawn
+// from getrandom() once per process, so a client cannot craft paths whose hashes collide (which would put them
+// in one linearly searched collision branch). Stable for the life of the process; differs between processes,
+// so nothing persisted or sent may depend on it (snapshots sort by path; the WAL holds txns). Any thread.
+uint64_t tree_path_hash(std::string_view path);
 
 // Testing only: replaces the 64-bit path hash the trie files nodes under (nullptr restores the real one), so a
 // test can force full-hash collisions. Call it with no tree alive: trees hashed one way cannot be read the other.
