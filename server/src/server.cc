@@ -158,8 +158,11 @@ bool Server::start(std::string& error) {
   purge_interval_ms_ = static_cast<int64_t>(config_.autopurge_purge_interval_hours) * 3600 * 1000;
   next_purge_ms_ = started_mono_ms_ + purge_interval_ms_;
   if (purge_interval_ms_ > 0) {
-    UK_INFO("autopurge: every %d h and after each snapshot, keeping the newest %d snapshots and the log they need",
-            config_.autopurge_purge_interval_hours, config_.autopurge_snap_retain_count);
+    UK_INFO("autopurge: at start, every %d h and after each snapshot, keeping the newest %d snapshots and the log "
+            "they need", config_.autopurge_purge_interval_hours, config_.autopurge_snap_retain_count);
+    // Like ZooKeeper's purge task, which first runs at startup: a crash between writing a snapshot and purging
+    // after it leaves one snapshot too many, and it should not wait hours to go.
+    purge_old_files();
   }
   UK_INFO("ukeeper %s serving clients on %s:%d (%s, tickTime=%d ms, session timeout %d..%d ms, "
           "open files limit %" PRIu64 ")",
