@@ -274,6 +274,13 @@ void Server::ensemble_turn(int64_t now) {
   report_persisted();
   if (!e.zab->serving() || e.role == zab::Role::kLeading || now < e.next_touch_ms) return;
   e.next_touch_ms = now + e.touch_interval_ms;
+  // Sessions whose clients only read (served by the I/O threads) or pinged are alive too.
+  for (auto& [id, c] : conns_) {
+    int64_t heard = c->stats->last_heard_ms.load(std::memory_order_relaxed);
+    if (c->dead || !c->connected || heard == c->reported_heard_ms) continue;
+    c->reported_heard_ms = heard;
+    e.touched.insert(c->client.session);
+  }
   if (e.touched.empty()) return;
   PeerApp touch;
   touch.kind = PeerAppKind::kTouch;
@@ -325,7 +332,7 @@ void Server::on_zab_action(zab::InstallSnapshot& a) {
     fatal_ = "snapshot from the leader does not decode: " + error;
     return;
   }
-  tree_ = std::move(fresh);
+  tree_.install(std::move(fresh));
   processor_.drop_pending();
   std::string path;
   if (!write_snapshot_file(tree_, snapshot_dir(), path, error)) {
@@ -530,7 +537,7 @@ void Server::release_held_replies() {
   }
 }
 
-bool Server::ensemble_request(Connection& c, const RequestHeader& h, JuteReader& body, int64_t start_us) {
+bool Server::ensemble_request(Connection& c, const RequestHeader& h, JuteReader& body) {
   EnsembleState& e = *ens_;
   auto op = static_cast<OpCode>(h.type);
   if (op == OpCode::kSync) {
@@ -546,7 +553,6 @@ bool Server::ensemble_request(Connection& c, const RequestHeader& h, JuteReader&
     c.sync_xids.push_back(h.xid);
     c.sync_paths.push_back(req.path);
     c.pending_writes++;
-    c.pending_start_us.push_back(start_us);
     run_zab_actions();
     return true;
   }
@@ -576,7 +582,6 @@ bool Server::ensemble_request(Connection& c, const RequestHeader& h, JuteReader&
     return true;
   }
   c.pending_writes++;
-  c.pending_start_us.push_back(start_us);
   run_zab_actions();
   return true;
 }

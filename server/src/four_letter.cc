@@ -103,7 +103,7 @@ std::string Server::four_letter(std::string_view cmd) const {
            "\n";
   }
   if (cmd == "crst") {
-    const_cast<Server*>(this)->reset_counters();
+    for (const auto& [id, c] : conns_) c->stats->reset();
     return "Connection stats reset.\n";
   }
   if (cmd == "srst") {
@@ -114,13 +114,41 @@ std::string Server::four_letter(std::string_view cmd) const {
 }
 
 void Server::reset_counters() {
-  counters_.packets_received = 0;
-  counters_.packets_sent = 0;
-  counters_.requests = 0;
-  counters_.latency_min_us = -1;
-  counters_.latency_max_us = 0;
-  counters_.latency_sum_us = 0;
+  for (auto& link : io_) link->thread->counters().reset_latency();
 }
+
+Server::IoTotals Server::io_totals() const {
+  IoTotals t;
+  t.bad_frames = counters_.bad_frames;
+  for (const auto& link : io_) {
+    const IoCounters& c = link->thread->counters();
+    auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    t.packets_received += get(c.packets_received);
+    t.packets_sent += get(c.packets_sent);
+    t.requests += get(c.requests);
+    t.bad_frames += get(c.bad_frames);
+    t.reads_served += get(c.reads_served);
+    t.reads_forwarded += get(c.reads_forwarded);
+    t.forwarded += get(c.forwarded);
+    t.backlog_peak = std::max(t.backlog_peak, get(c.backlog_peak));
+    int64_t mn = c.latency_min_us.load(std::memory_order_relaxed);
+    if (mn >= 0 && (t.latency_min_us < 0 || mn < t.latency_min_us)) t.latency_min_us = mn;
+    t.latency_max_us = std::max(t.latency_max_us, c.latency_max_us.load(std::memory_order_relaxed));
+    t.latency_sum_us += c.latency_sum_us.load(std::memory_order_relaxed);
+  }
+  return t;
+}
+
+namespace {
+
+// "(queued=..,recved=..,sent=.." and, for a connected client, the session and latency fields of cons.
+std::string connection_line(const ConnStats& st, bool connected) {
+  auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+  return "(queued=" + std::to_string(get(st.outstanding)) + ",recved=" + std::to_string(get(st.packets_received)) +
+         ",sent=" + std::to_string(get(st.packets_sent)) + (connected ? "" : ")");
+}
+
+}  // namespace
 
 std::string Server::fl_srvr(bool with_connections) const {
   std::string s = "Zookeeper version: " + std::string(kCompatZooKeeperVersion) + ", built for ukeeper " +
@@ -129,16 +157,15 @@ std::string Server::fl_srvr(bool with_connections) const {
     s += "Clients:\n";
     for (const auto& [id, c] : conns_) {
       if (c->dead) continue;
-      s += " /" + c->peer_ip + ":" + std::to_string(c->peer_port) + "[" + (c->connected ? "1" : "0") + "](queued=0,recved=" +
-           std::to_string(c->packets_received) + ",sent=" + std::to_string(c->packets_sent) + ")\n";
+      s += " /" + c->peer_ip + ":" + std::to_string(c->peer_port) + "[" + (c->connected ? "1" : "0") + "]" +
+           connection_line(*c->stats, false) + "\n";
     }
     s += "\n";
   }
-  s += "Latency min/avg/max: " +
-       latency_line(counters_.latency_min_us, counters_.latency_sum_us, counters_.requests, counters_.latency_max_us) +
-       "\n";
-  s += "Received: " + std::to_string(counters_.packets_received) + "\n";
-  s += "Sent: " + std::to_string(counters_.packets_sent) + "\n";
+  IoTotals t = io_totals();
+  s += "Latency min/avg/max: " + latency_line(t.latency_min_us, t.latency_sum_us, t.requests, t.latency_max_us) + "\n";
+  s += "Received: " + std::to_string(t.packets_received) + "\n";
+  s += "Sent: " + std::to_string(t.packets_sent) + "\n";
   s += "Connections: " + std::to_string(conns_.size()) + "\n";
   s += "Outstanding: " + std::to_string(processor_.pending_count()) + "\n";
   s += "Zxid: " + hex(tree_.last_zxid()) + "\n";
@@ -159,9 +186,9 @@ std::string Server::fl_mntr() const {
        !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     open_fds++;
   }
-  double avg_ms = counters_.requests == 0 ? 0.0
-                                          : static_cast<double>(counters_.latency_sum_us) / 1000.0 /
-                                                static_cast<double>(counters_.requests);
+  IoTotals t = io_totals();
+  double avg_ms = t.requests == 0 ? 0.0
+                                  : static_cast<double>(t.latency_sum_us) / 1000.0 / static_cast<double>(t.requests);
   char avg[32];
   std::snprintf(avg, sizeof avg, "%.4f", avg_ms);
   std::string s;
@@ -169,10 +196,10 @@ std::string Server::fl_mntr() const {
   kv("zk_version", std::string(kCompatZooKeeperVersion));
   kv("zk_server_state", mode_name());
   kv("zk_avg_latency", avg);
-  kv("zk_max_latency", std::to_string(counters_.latency_max_us / 1000));
-  kv("zk_min_latency", std::to_string(counters_.latency_min_us < 0 ? 0 : counters_.latency_min_us / 1000));
-  kv("zk_packets_received", std::to_string(counters_.packets_received));
-  kv("zk_packets_sent", std::to_string(counters_.packets_sent));
+  kv("zk_max_latency", std::to_string(t.latency_max_us / 1000));
+  kv("zk_min_latency", std::to_string(t.latency_min_us < 0 ? 0 : t.latency_min_us / 1000));
+  kv("zk_packets_received", std::to_string(t.packets_received));
+  kv("zk_packets_sent", std::to_string(t.packets_sent));
   kv("zk_num_alive_connections", std::to_string(conns_.size()));
   kv("zk_outstanding_requests", std::to_string(processor_.pending_count()));
   kv("zk_znode_count", std::to_string(tree_.node_count()));
@@ -190,7 +217,12 @@ std::string Server::fl_mntr() const {
   kv("zk_max_file_descriptor_count", std::to_string(rl.rlim_cur));
   kv("zk_global_sessions", std::to_string(sessions_.all().size()));
   kv("zk_connections_refused", std::to_string(counters_.connections_refused));
-  kv("zk_bad_frames", std::to_string(counters_.bad_frames));
+  kv("zk_bad_frames", std::to_string(t.bad_frames));
+  kv("zk_ukeeper_io_threads", std::to_string(io_.size()));
+  kv("zk_ukeeper_reads_served_on_io_threads", std::to_string(t.reads_served));
+  kv("zk_ukeeper_reads_via_pipeline", std::to_string(t.reads_forwarded));
+  kv("zk_ukeeper_requests_to_pipeline", std::to_string(t.forwarded));
+  kv("zk_ukeeper_io_backlog_peak", std::to_string(t.backlog_peak));
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   int64_t now_ms = static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
@@ -258,20 +290,23 @@ std::string Server::fl_cons() const {
   std::string s;
   for (const auto& [id, c] : conns_) {
     if (c->dead) continue;
-    s += " /" + c->peer_ip + ":" + std::to_string(c->peer_port) + "[" + (c->connected ? "1" : "0") + "](queued=0,recved=" +
-         std::to_string(c->packets_received) + ",sent=" + std::to_string(c->packets_sent);
+    const ConnStats& st = *c->stats;
+    s += " /" + c->peer_ip + ":" + std::to_string(c->peer_port) + "[" + (c->connected ? "1" : "0") + "]" +
+         connection_line(st, true);
     if (c->connected) {
-      uint64_t n = c->packets_received > 1 ? c->packets_received - 1 : 1;
+      auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+      uint64_t n = std::max<uint64_t>(1, get(st.requests));
       int32_t timeout = 0;
       if (const Session* sess = sessions_.find_const(c->client.session)) timeout = sess->timeout_ms;
-      s += ",sid=" + hex(c->client.session) + ",lop=" + op_short_name(c->last_op) +
+      int64_t min_us = get(st.latency_min_us);
+      s += ",sid=" + hex(c->client.session) + ",lop=" + op_short_name(get(st.last_op)) +
            ",est=" + std::to_string(c->established_wall_ms) + ",to=" + std::to_string(timeout) +
-           ",lcxid=" + hex(c->last_cxid) + ",lzxid=" + hex(c->last_zxid) +
-           ",lresp=" + std::to_string(c->last_response_wall_ms) +
-           ",llat=" + std::to_string(c->last_latency_us / 1000) +
-           ",minlat=" + std::to_string(c->latency_min_us < 0 ? 0 : c->latency_min_us / 1000) +
-           ",avglat=" + std::to_string(c->latency_sum_us / 1000 / static_cast<int64_t>(n)) +
-           ",maxlat=" + std::to_string(c->latency_max_us / 1000);
+           ",lcxid=" + hex(get(st.last_cxid)) + ",lzxid=" + hex(get(st.last_zxid)) +
+           ",lresp=" + std::to_string(get(st.last_response_wall_ms)) +
+           ",llat=" + std::to_string(get(st.last_latency_us) / 1000) +
+           ",minlat=" + std::to_string(min_us < 0 ? 0 : min_us / 1000) +
+           ",avglat=" + std::to_string(get(st.latency_sum_us) / 1000 / static_cast<int64_t>(n)) +
+           ",maxlat=" + std::to_string(get(st.latency_max_us) / 1000);
     }
     s += ")\n";
   }

@@ -8,6 +8,7 @@
 
 #include "ukeeper/common/log.h"
 #include "ukeeper/server/acl.h"
+#include "ukeeper/server/reads.h"
 #include "ukeeper/storage/tree/path.h"
 
 namespace uk {
@@ -445,14 +446,13 @@ AfterReply Processor::handle(ClientContext& client, const RequestHeader& header,
   auto op = static_cast<OpCode>(header.type);
   if (is_single_write(op)) {
     after = do_write(client, header, body, reply, now_ms);
+  } else if (is_snapshot_read(op)) {
+    JuteWriter w(reply.body);
+    ReadResult r = serve_snapshot_read(tree_, client.auth_ids, op, body, w);
+    reply.err = r.err;
+    add_read_watch(client, r);
   } else {
     switch (op) {
-      case OpCode::kExists:
-      case OpCode::kGetData:
-      case OpCode::kGetChildren:
-      case OpCode::kGetChildren2:
-        do_read(client, op, body, reply);
-        break;
       case OpCode::kMulti:
         after = do_multi(client, header, body, reply, now_ms);
         break;
@@ -468,10 +468,8 @@ AfterReply Processor::handle(ClientContext& client, const RequestHeader& header,
       case OpCode::kAddWatch:
         do_watch_admin(client, op, body, reply);
         break;
-      case OpCode::kGetAcl:
       case OpCode::kSync:
       case OpCode::kGetEphemerals:
-      case OpCode::kGetAllChildrenNumber:
       case OpCode::kWhoAmI:
         do_misc_read(client, op, body, reply);
         break;
@@ -675,51 +673,17 @@ AfterReply Processor::do_multi(ClientContext& c, const RequestHeader& h, JuteRea
 }
 
 // Reads do not validate paths, as ZooKeeper: a malformed path is simply not found.
-Err Processor::read_data(ClientContext& c, const PathWatchRequest& req, JuteWriter& w) {
-  const Node* n = tree_.get(req.path);
-  if (n == nullptr) return Err::kNoNode;
-  if (!acl_permits(n->acl, c.auth_ids, perm::kRead)) return Err::kNoAuth;
-  if (req.watch && c.watcher != nullptr) watches_.add_data_watch(req.path, c.watcher);
-  w.put_buffer(n->data);
-  encode(w, client_stat(n->stat));
-  return Err::kOk;
-}
-
-Err Processor::read_children(ClientContext& c, const PathWatchRequest& req, bool with_stat, JuteWriter& w) {
-  const Node* n = tree_.get(req.path);
-  if (n == nullptr) return Err::kNoNode;
-  if (!acl_permits(n->acl, c.auth_ids, perm::kRead)) return Err::kNoAuth;
-  if (req.watch && c.watcher != nullptr) watches_.add_child_watch(req.path, c.watcher);
-  w.put_int(static_cast<int32_t>(n->children.size()));
-  for (const std::string& child : n->children) w.put_string(child);
-  if (with_stat) encode(w, client_stat(n->stat));
-  return Err::kOk;
-}
-
-void Processor::do_read(ClientContext& c, OpCode op, JuteReader& body, Reply& reply) {
-  PathWatchRequest req;
-  if (!decode(body, req)) {
-    reply.err = Err::kMarshallingError;
-    return;
-  }
-  JuteWriter w(reply.body);
-  switch (op) {
-    case OpCode::kExists: {
-      // exists leaves a data watch whether or not the node is there (NodeCreated fires it).
-      if (req.watch && c.watcher != nullptr) watches_.add_data_watch(req.path, c.watcher);
-      const Node* n = tree_.get(req.path);
-      if (n == nullptr) {
-        reply.err = Err::kNoNode;
-        return;
-      }
-      encode(w, client_stat(n->stat));
+void Processor::add_read_watch(ClientContext& c, const ReadResult& r) {
+  if (c.watcher == nullptr) return;
+  switch (r.watch) {
+    case ReadWatch::kNone:
       return;
-    }
-    case OpCode::kGetData:
-      reply.err = read_data(c, req, w);
+    case ReadWatch::kData:
+    case ReadWatch::kExists:
+      watches_.add_data_watch(r.path, c.watcher);
       return;
-    default:
-      reply.err = read_children(c, req, op == OpCode::kGetChildren2, w);
+    case ReadWatch::kChild:
+      watches_.add_child_watch(r.path, c.watcher);
       return;
   }
 }
@@ -745,7 +709,9 @@ void Processor::do_multi_read(ClientContext& c, JuteReader& body, Reply& reply) 
   for (auto& [op, req] : ops) {
     std::string one;
     JuteWriter ow(one);
-    Err e = op == OpCode::kGetData ? read_data(c, req, ow) : read_children(c, req, false, ow);
+    ReadResult r = read_path(tree_, c.auth_ids, op, req, ow);
+    add_read_watch(c, r);
+    Err e = r.err;
     if (e == Err::kOk) {
       encode(w, MultiHeader{static_cast<int32_t>(op), false, 0});
       reply.body.append(one);
@@ -755,6 +721,33 @@ void Processor::do_multi_read(ClientContext& c, JuteReader& body, Reply& reply) 
     }
   }
   encode(w, MultiHeader{-1, true, -1});
+}
+
+void Processor::register_watch_at(ClientContext& c, ReadWatch watch, const std::string& path, Zxid zxid) {
+  if (c.watcher == nullptr || watch == ReadWatch::kNone) return;
+  const Node* n = tree_.get(path);
+  if (watch == ReadWatch::kExists) {
+    if (n != nullptr) {
+      c.watcher->deliver_event(EventType::kNodeCreated, path);
+    } else {
+      watches_.add_data_watch(path, c.watcher);
+    }
+    return;
+  }
+  // The node was there at `zxid`: gone now, or created again since (czxid after it), means it was deleted.
+  if (n == nullptr || n->stat.czxid > zxid) {
+    c.watcher->deliver_event(EventType::kNodeDeleted, path);
+  } else if (watch == ReadWatch::kData) {
+    if (n->stat.mzxid > zxid) {
+      c.watcher->deliver_event(EventType::kNodeDataChanged, path);
+    } else {
+      watches_.add_data_watch(path, c.watcher);
+    }
+  } else if (n->stat.pzxid > zxid) {
+    c.watcher->deliver_event(EventType::kNodeChildrenChanged, path);
+  } else {
+    watches_.add_child_watch(path, c.watcher);
+  }
 }
 
 void Processor::do_set_watches(ClientContext& c, JuteReader& body, bool version2, Reply& reply) {
@@ -861,35 +854,6 @@ void Processor::do_misc_read(ClientContext& c, OpCode op, JuteReader& body, Repl
     default:
       break;
   }
-  const Node* n = tree_.get(req.path);
-  if (n == nullptr) {
-    reply.err = Err::kNoNode;
-    return;
-  }
-  if (op == OpCode::kGetAcl) {
-    if (!acl_permits(n->acl, c.auth_ids, perm::kRead | perm::kAdmin)) {
-      reply.err = Err::kNoAuth;
-      return;
-    }
-    // Without ADMIN on the node, digest hashes are redacted to "user:x" (ZooKeeper 3.5.5+, CVE-2019-0201).
-    if (acl_permits(n->acl, c.auth_ids, perm::kAdmin)) {
-      encode(w, n->acl);
-    } else {
-      AclList shown = n->acl;
-      for (Acl& a : shown) {
-        if (a.id.scheme == "digest") a.id.id = a.id.id.substr(0, a.id.id.find(':')) + ":x";
-      }
-      encode(w, shown);
-    }
-    encode(w, client_stat(n->stat));
-    return;
-  }
-  // getAllChildrenNumber
-  if (!acl_permits(n->acl, c.auth_ids, perm::kRead)) {
-    reply.err = Err::kNoAuth;
-    return;
-  }
-  w.put_int(static_cast<int32_t>(tree_.all_children_number(req.path)));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -28,9 +28,6 @@ namespace {
 constexpr uint64_t kListenTag = 0;
 constexpr uint64_t kWakeTag = 1;
 constexpr uint64_t kWalTag = 2;
-constexpr size_t kReadChunk = 64 * 1024;
-// A client that stops reading its replies stops being read from once this much is queued for it.
-constexpr size_t kOutputHighWater = 4 * 1024 * 1024;
 constexpr int64_t kReapIntervalMs = 1000;
 // How often an idle loop lets the znode store free what closed read guards held (each write frees what it can
 // at its end; this covers the last writes before a quiet spell). With nothing retired it returns at once.
@@ -62,14 +59,8 @@ bool load_or_create_secret(const std::string& data_dir, std::string& secret, std
   return write_file_durably(path, secret, error);
 }
 
-bool is_four_letter_word(std::string_view w) {
-  static constexpr std::string_view kWords[] = {"ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "wchc",
-                                                "wchp", "dump", "envi", "isro", "dirs", "crst", "srst", "gtmk",
-                                                "stmk", "hash"};
-  return std::find(std::begin(kWords), std::end(kWords), w) != std::end(kWords);
-}
-
 }  // namespace
+
 
 Server::Server(ServerConfig config)
     : config_(std::move(config)),
@@ -77,7 +68,9 @@ Server::Server(ServerConfig config)
       processor_(config_, tree_, watches_, ProcessorOptions{.commit_immediately = false}),
       next_snapshot_after_txns_(std::max<int64_t>(1, config_.snap_count)) {}
 
-Server::~Server() = default;
+Server::~Server() {
+  for (auto& link : io_) link->thread->stop();
+}
 
 bool Server::open_storage(std::string& error) {
   std::string secret;
@@ -154,6 +147,13 @@ bool Server::start(std::string& error) {
   wake_fd_ = Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   epoll_.add(listen_fd_.get(), EPOLLIN, kListenTag);
   epoll_.add(wake_fd_.get(), EPOLLIN, kWakeTag);
+  for (int i = 0; i < config_.io_threads; i++) {
+    auto link = std::make_unique<IoLink>();
+    link->thread = std::make_unique<IoThread>(i, config_, tree_, wake_fd_.get());
+    link->thread->set_shipped_through(tree_.last_zxid());
+    link->thread->start();
+    io_.push_back(std::move(link));
+  }
   started_mono_ms_ = mono_ms();
   purge_interval_ms_ = static_cast<int64_t>(config_.autopurge_purge_interval_hours) * 3600 * 1000;
   next_purge_ms_ = started_mono_ms_ + purge_interval_ms_;
@@ -165,10 +165,10 @@ bool Server::start(std::string& error) {
     purge_old_files();
   }
   UK_INFO("ukeeper %s serving clients on %s:%d (%s, tickTime=%d ms, session timeout %d..%d ms, "
-          "open files limit %" PRIu64 ")",
+          "open files limit %" PRIu64 ", %d client I/O threads)",
           kUkeeperVersion, config_.client_port_address.c_str(), bound_port_,
           ens_ ? "ensemble member" : "standalone", config_.tick_time_ms,
-          config_.min_session_timeout_ms, config_.max_session_timeout_ms, limit);
+          config_.min_session_timeout_ms, config_.max_session_timeout_ms, limit, config_.io_threads);
   return true;
 }
 
@@ -196,17 +196,19 @@ void Server::run() {
         accept_all();
         continue;
       }
-      if (tag == kWakeTag || tag == kPeerEpollTag) continue;
+      if (tag == kWakeTag) {
+        uint64_t v;
+        ssize_t ignored = ::read(wake_fd_.get(), &v, sizeof v);
+        (void)ignored;
+        continue;
+      }
+      if (tag == kPeerEpollTag) continue;
       if (tag == kWalTag) {
         wal_->reap();
         continue;
       }
-      auto it = conns_.find(tag);
-      if (it == conns_.end() || it->second->dead) continue;
-      Connection& c = *it->second;
-      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
-      if (!c.dead && (events[i].events & EPOLLOUT)) on_writable(c);
     }
+    drain_io();
     int64_t now = mono_ms();
     if (ens_) ensemble_turn(now);
     if (!fatal_.empty()) break;
@@ -226,15 +228,7 @@ void Server::run() {
       purge_old_files();
       next_purge_ms_ = now + purge_interval_ms_;
     }
-    // Replies and watch events land in other connections' buffers; flush every connection that got some.
-    std::vector<uint64_t> flush_now;
-    flush_now.swap(to_flush_);
-    for (uint64_t id : flush_now) {
-      if (Connection* conn = find_connection(id)) {
-        conn->output_pending = false;
-        flush(*conn);
-      }
-    }
+    ship_output();
     reap_dead_connections();
   }
   if (fatal_.empty() && !wal_->sync_all()) fatal_ = wal_->failure();
@@ -245,8 +239,9 @@ void Server::run() {
   }
   if (!fatal_.empty()) UK_ERROR("storage failed, stopping without acknowledging anything more: %s", fatal_.c_str());
   UK_INFO("shutting down: closing %zu client connections", conns_.size());
-  for (auto& [id, conn] : conns_) close_connection(*conn, "server shutting down");
+  for (auto& [id, conn] : conns_) close_connection(*conn, "server shutting down", false);
   reap_dead_connections();
+  for (auto& link : io_) link->thread->stop();  // each closes its sockets
 }
 
 void Server::accept_all() {
@@ -266,84 +261,115 @@ void Server::accept_all() {
     }
     per_ip++;
     uint64_t id = ++next_conn_id_;
-    auto conn = std::make_unique<Connection>(id, std::move(fd), std::move(peer), peer_port, mono_ms(), &to_flush_);
+    int io = static_cast<int>(next_io_++ % io_.size());
+    auto conn = std::make_unique<Connection>(id, io, peer, peer_port, mono_ms(), &to_flush_);
     conn->established_wall_ms = wall_ms();
-    epoll_.add(conn->fd.get(), EPOLLIN | EPOLLRDHUP, id);
+    ToIo adopt;
+    adopt.kind = ToIo::Kind::kAdopt;
+    adopt.conn = id;
+    adopt.fd = std::move(fd);
+    adopt.peer_ip = std::move(peer);
+    adopt.peer_port = peer_port;
+    adopt.stats = conn->stats;
+    adopt.auth_ids = conn->client.auth_ids;
+    send_to_io(io, std::move(adopt));
     counters_.connections_accepted++;
     conns_.emplace(id, std::move(conn));
   }
 }
 
-void Server::on_readable(Connection& c) {
-  if (!c.reading) return;
-  for (;;) {
-    size_t old = c.in.size();
-    c.in.resize(old + kReadChunk);
-    ssize_t n = ::read(c.fd.get(), c.in.data() + old, kReadChunk);
-    if (n > 0) {
-      c.in.resize(old + static_cast<size_t>(n));
-      if (static_cast<size_t>(n) < kReadChunk) break;
-      continue;
-    }
-    c.in.resize(old);
-    if (n == 0) {
-      // Peer closed its side. Answer what already arrived (a 4lw client may half-close), then go.
-      process_input(c);
-      if (!c.dead) {
-        if (c.out_pos < c.out.size()) {
-          c.close_after_flush = true;
-          c.reading = false;
-          flush(c);
-        } else {
-          close_connection(c, "client closed the connection");
-        }
-      }
+void Server::drain_io() {
+  ToPipeline m;
+  for (auto& link : io_) {
+    // Bounded per turn so that one busy thread cannot keep this loop from its other duties.
+    for (int i = 0; i < 4096 && link->thread->try_receive(m); i++) on_io_message(m);
+  }
+}
+
+void Server::on_io_message(ToPipeline& m) {
+  auto it = conns_.find(m.conn);
+  if (it == conns_.end() || it->second->dead) return;  // closed here already; the I/O thread has been told
+  Connection& c = *it->second;
+  switch (m.kind) {
+    case ToPipeline::Kind::kClosed:
+      close_connection(c, m.bytes.c_str(), false);
       return;
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-    if (errno == EINTR) continue;
-    close_connection(c, std::strerror(errno));
+    case ToPipeline::Kind::kFourLetter:
+      answer_four_letter(c, m.bytes);
+      return;
+    case ToPipeline::Kind::kFrame:
+    case ToPipeline::Kind::kWatch:
+      c.frames.push_back(std::move(m));
+      process_input(c);
+      return;
+  }
+}
+
+void Server::send_to_io(int io, ToIo m) {
+  IoLink& link = *io_[static_cast<size_t>(io)];
+  if (link.backlog.empty() && link.thread->try_send(m)) {
+    link.woken = true;
     return;
   }
-  process_input(c);
-  if (!c.dead) flush(c);
+  link.backlog.push_back(std::move(m));
+}
+
+void Server::ship(Connection& c) {
+  ToIo m;
+  m.kind = ToIo::Kind::kOutput;
+  m.conn = c.id;
+  m.bytes.swap(c.out);
+  m.close_after = c.close_after_flush;
+  m.has_watches = watches_.watches_of(&c);
+  m.watch_acks = std::exchange(c.watch_acks, 0);
+  if (std::exchange(c.auth_changed, false)) {
+    m.auth_changed = true;
+    m.auth_ids = c.client.auth_ids;
+  }
+  send_to_io(c.io, std::move(m));
+}
+
+void Server::ship_output() {
+  std::vector<uint64_t> ids;
+  ids.swap(to_flush_);
+  for (uint64_t id : ids) {
+    if (Connection* c = find_connection(id)) {
+      c->output_pending = false;
+      ship(*c);
+    }
+  }
+  Zxid applied = tree_.last_zxid();
+  for (auto& link : io_) {
+    while (!link->backlog.empty() && link->thread->try_send(link->backlog.front())) {
+      link->backlog.pop_front();
+      link->woken = true;
+    }
+    // Every event of every txn applied so far is in this thread's queue, unless some still wait in the backlog.
+    if (link->backlog.empty()) link->thread->set_shipped_through(applied);
+    if (std::exchange(link->woken, false)) link->thread->wake();
+  }
 }
 
 void Server::process_input(Connection& c) {
-  while (!c.dead && !c.close_after_flush && !c.closing_session && !c.handshake_pending) {
-    size_t avail = c.in.size() - c.in_pos;
-    if (avail < 4) break;
-    std::string_view head(c.in.data() + c.in_pos, 4);
-    if (!c.connected && c.packets_received == 0 && is_four_letter_word(head)) {
-      answer_four_letter(c, head);
-      return;
-    }
-    JuteReader r(head);
-    int32_t len = r.get_int();
-    if (len < 0 || len > config_.jute_max_buffer) {
-      counters_.bad_frames++;
-      UK_WARN("connection from %s: frame length %d outside 0..%d (jute.maxbuffer), closing", c.peer_ip.c_str(), len,
-              config_.jute_max_buffer);
-      close_connection(c, "bad frame length");
-      return;
-    }
-    if (avail < 4 + static_cast<size_t>(len)) break;
+  while (!c.dead && !c.close_after_flush && !c.closing_session && !c.handshake_pending && !c.frames.empty()) {
     if (c.syncs_pending > 0) break;  // nothing overtakes a sync
-    if (c.connected && c.pending_writes > 0 && len >= 8) {
+    ToPipeline& m = c.frames.front();
+    bool watch = m.kind == ToPipeline::Kind::kWatch;
+    if (c.connected && c.pending_writes > 0) {
       // Per-connection order: a read waits until this connection's earlier writes are answered.
-      JuteReader type_reader(std::string_view(c.in.data() + c.in_pos + 8, 4));
+      if (watch || m.bytes.size() < 8) break;
+      JuteReader type_reader(std::string_view(m.bytes).substr(4, 4));
       if (!may_pass_pending_writes(type_reader.get_int())) break;
     }
-    std::string_view frame(c.in.data() + c.in_pos + 4, static_cast<size_t>(len));
-    c.in_pos += 4 + static_cast<size_t>(len);
-    c.packets_received++;
-    counters_.packets_received++;
-    if (!process_frame(c, frame)) return;
-  }
-  // Compact the consumed prefix.
-  if (c.in_pos > 0) {
-    c.in.erase(0, c.in_pos);
-    c.in_pos = 0;
+    ToPipeline frame = std::move(m);
+    c.frames.pop_front();
+    if (watch) {
+      processor_.register_watch_at(c.client, frame.watch, frame.bytes, frame.zxid);
+      c.watch_acks++;
+      c.mark_output_pending();
+      continue;
+    }
+    if (!process_frame(c, frame.bytes)) return;
   }
 }
 
@@ -404,7 +430,7 @@ bool Server::process_connect(Connection& c, std::string_view frame) {
             c.peer_ip.c_str(), s == nullptr || s->closing ? "expired or unknown" : "wrong password");
     send_connect_response(c, 0);  // timeOut 0, sessionId 0, 16 zero bytes: the client's "session expired"
     c.close_after_flush = true;
-    c.reading = false;
+    c.mark_output_pending();
     return false;
   }
   if (s->owner != nullptr && s->owner != &c) {
@@ -417,6 +443,7 @@ bool Server::process_connect(Connection& c, std::string_view frame) {
   sessions_.touch(*s, now);
   c.client.session = s->id;
   send_connect_response(c, s->id);
+  c.mark_output_pending();
   return true;
 }
 
@@ -434,12 +461,9 @@ void Server::send_connect_response(Connection& c, SessionId id) {
   w.end_frame(f);
   c.connected = id != 0;
   c.handshake_pending = false;
-  c.packets_sent++;
-  counters_.packets_sent++;
 }
 
 bool Server::process_request(Connection& c, std::string_view frame) {
-  int64_t start_us = mono_us();
   JuteReader r(frame);
   RequestHeader h;
   if (!decode(r, h)) {
@@ -459,9 +483,7 @@ bool Server::process_request(Connection& c, std::string_view frame) {
     s->closing = true;
     c.closing_session = true;
   }
-  if (ens_ && h.type != static_cast<int32_t>(OpCode::kAuth) && ensemble_request(c, h, r, start_us)) {
-    c.last_cxid = h.xid;
-    c.last_op = h.type;
+  if (ens_ && h.type != static_cast<int32_t>(OpCode::kAuth) && ensemble_request(c, h, r)) {
     return !c.dead;
   }
   AfterReply after = AfterReply::kContinue;
@@ -473,6 +495,8 @@ bool Server::process_request(Connection& c, std::string_view frame) {
       UK_WARN("session 0x%" PRIx64 ": authentication with scheme '%s' failed, closing",
               static_cast<uint64_t>(c.client.session), auth.scheme.c_str());
       after = AfterReply::kClose;
+    } else {
+      c.auth_changed = true;  // the I/O thread checks ACLs of the reads it serves with these
     }
     JuteWriter w(c.out);
     size_t f = w.begin_frame();
@@ -481,36 +505,16 @@ bool Server::process_request(Connection& c, std::string_view frame) {
   } else {
     after = processor_.handle(c.client, h, r, c.out, wall_ms());
   }
-  c.last_cxid = h.xid;
-  c.last_op = h.type;
   if (after == AfterReply::kPending) {
     c.pending_writes++;
-    c.pending_start_us.push_back(start_us);
     return true;
   }
-  note_reply(c, start_us);
+  c.mark_output_pending();
   if (after == AfterReply::kClose) {
     c.close_after_flush = true;
-    c.reading = false;
     return false;
   }
   return true;
-}
-
-void Server::note_reply(Connection& c, int64_t start_us) {
-  c.packets_sent++;
-  counters_.packets_sent++;
-  counters_.requests++;
-  int64_t lat = mono_us() - start_us;
-  c.last_latency_us = lat;
-  c.latency_sum_us += lat;
-  c.latency_max_us = std::max(c.latency_max_us, lat);
-  c.latency_min_us = c.latency_min_us < 0 ? lat : std::min(c.latency_min_us, lat);
-  counters_.latency_sum_us += lat;
-  counters_.latency_max_us = std::max(counters_.latency_max_us, lat);
-  counters_.latency_min_us = counters_.latency_min_us < 0 ? lat : std::min(counters_.latency_min_us, lat);
-  c.last_response_wall_ms = wall_ms();
-  c.last_zxid = processor_.last_zxid();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -572,18 +576,13 @@ void Server::reply(uint64_t token, std::string frame, bool close_after) {
 
 void Server::deliver_reply(Connection& conn, std::string frame, bool close_after) {
   Connection* c = &conn;
-  uint64_t token = c->id;
   c->out.append(frame);
   c->mark_output_pending();
   c->pending_writes--;
-  int64_t start = c->pending_start_us.empty() ? mono_us() : c->pending_start_us.front();
-  if (!c->pending_start_us.empty()) c->pending_start_us.pop_front();
-  note_reply(*c, start);
   if (close_after) {
     c->close_after_flush = true;
-    c->reading = false;
   } else if (c->pending_writes == 0) {
-    to_resume_.push_back(token);
+    to_resume_.push_back(c->id);
   }
 }
 
@@ -623,62 +622,22 @@ void Server::answer_four_letter(Connection& c, std::string_view cmd) {
     c.out += word + " is not executed because it is not in the whitelist.\n";
   }
   c.close_after_flush = true;
-  c.reading = false;
+  c.mark_output_pending();
 }
 
-void Server::flush(Connection& c) {
-  while (c.out_pos < c.out.size()) {
-    ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_pos, c.out.size() - c.out_pos, MSG_NOSIGNAL);
-    if (n > 0) {
-      c.out_pos += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    close_connection(c, n < 0 ? std::strerror(errno) : "send returned 0");
-    return;
-  }
-  if (c.out_pos == c.out.size()) {
-    c.out.clear();
-    c.out_pos = 0;
-    if (c.close_after_flush) {
-      close_connection(c, "closed after reply");
-      return;
-    }
-  } else if (c.out_pos > (1u << 20)) {
-    c.out.erase(0, c.out_pos);
-    c.out_pos = 0;
-  }
-  update_interest(c);
-}
-
-void Server::update_interest(Connection& c) {
-  size_t queued = c.out.size() - c.out_pos;
-  bool want_read = !c.close_after_flush && queued < kOutputHighWater;
-  bool was_reading = c.reading;
-  c.reading = want_read;
-  uint32_t ev = EPOLLRDHUP;
-  if (want_read) ev |= EPOLLIN;
-  if (queued > 0) ev |= EPOLLOUT;
-  // Most flushes leave the interest as it was: skip the epoll_ctl then (one system call less per request).
-  if (ev != c.epoll_events) {
-    epoll_.modify(c.fd.get(), ev, c.id);
-    c.epoll_events = ev;
-  }
-  // Input that arrived while reading was paused is still buffered; serve it now that we read again.
-  if (want_read && !was_reading && c.in.size() > c.in_pos) process_input(c);
-}
-
-void Server::on_writable(Connection& c) { flush(c); }
-
-void Server::close_connection(Connection& c, const char* why) {
+void Server::close_connection(Connection& c, const char* why, bool tell_io) {
   if (c.dead) return;
   c.dead = true;
   UK_DEBUG("closing connection %" PRIu64 " from %s (session 0x%" PRIx64 "): %s", c.id, c.peer_ip.c_str(),
            static_cast<uint64_t>(c.client.session), why);
   watches_.remove_watcher(&c);
   if (Session* s = sessions_.find(c.client.session); s != nullptr && s->owner == &c) s->owner = nullptr;
-  epoll_.remove(c.fd.get());
+  if (tell_io) {
+    ToIo m;
+    m.kind = ToIo::Kind::kClose;
+    m.conn = c.id;
+    send_to_io(c.io, std::move(m));
+  }
   auto ip = conns_per_ip_.find(c.peer_ip);
   if (ip != conns_per_ip_.end() && --ip->second <= 0) conns_per_ip_.erase(ip);
   dead_.push_back(c.id);
@@ -758,7 +717,7 @@ void Server::purge_old_files() {
 void Server::expire_sessions(int64_t mono_now) {
   for (SessionId id : sessions_.expired(mono_now)) {
     Session* s = sessions_.find(id);
-    if (s == nullptr) continue;
+    if (s == nullptr || s->closing || heard_since(*s, mono_now)) continue;
     UK_INFO("session 0x%" PRIx64 " expired after %d ms without contact", static_cast<uint64_t>(id), s->timeout_ms);
     auto* owner = static_cast<Connection*>(s->owner);
     s->closing = true;
@@ -766,6 +725,15 @@ void Server::expire_sessions(int64_t mono_now) {
     if (owner != nullptr) close_connection(*owner, "session expired");
     processor_.close_session(id, wall_ms());
   }
+}
+
+bool Server::heard_since(Session& s, int64_t mono_now) {
+  auto* owner = static_cast<Connection*>(s.owner);
+  if (owner == nullptr || owner->dead) return false;
+  int64_t heard = owner->stats->last_heard_ms.load(std::memory_order_relaxed);
+  if (heard + s.timeout_ms <= mono_now) return false;
+  sessions_.touch(s, heard);
+  return true;
 }
 
 }  // namespace uk

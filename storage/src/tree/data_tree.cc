@@ -28,6 +28,7 @@ namespace {
 int32_t data_size(const std::optional<std::string>& d) { return d ? static_cast<int32_t>(d->size()) : 0; }
 
 void delete_root(void* r) { delete static_cast<TreeRoot*>(r); }
+void destroy_retired_trie(void* e) { tree_detail::trie_destroy(reinterpret_cast<Entry>(e)); }
 
 // One write to the tree: edits copies of the nodes it changes and publishes them all at once when it ends.
 class Writer {
@@ -369,6 +370,32 @@ DataTree& DataTree::operator=(DataTree&& other) noexcept {
   }
   state_ = std::exchange(other.state_, std::make_unique<TreeState>());
   return *this;
+}
+
+void DataTree::install(DataTree&& fresh) {
+  TreeState& s = *state_;
+  TreeState& o = *fresh.state_;
+  if (o.domain.claimed_count() != 0) {
+    std::fprintf(stderr, "ukeeper: installing a data tree that has registered readers\n");
+    std::abort();
+  }
+  o.domain.free_all();  // nobody can read o's retired objects: no readers
+  // The old trie goes as one retired object: readers inside a guard may still walk it.
+  Entry old = std::exchange(s.trie, std::exchange(o.trie, 0));
+  int64_t old_bytes = s.live_bytes;
+  s.domain.retire(reinterpret_cast<void*>(old), destroy_retired_trie, old_bytes);
+  // Writes edit in place only what carries their own generation: keep every later one above o's.
+  s.gen = std::max(s.gen, o.gen);
+  s.last_zxid = o.last_zxid;
+  s.node_count = o.node_count;
+  s.approximate_data_size = o.approximate_data_size;
+  s.live_bytes = o.live_bytes;
+  s.ephemerals = std::move(o.ephemerals);
+  s.containers = std::move(o.containers);
+  s.ttl_nodes = std::move(o.ttl_nodes);
+  s.sessions = std::move(o.sessions);
+  s.publish();
+  fresh.state_ = std::make_unique<TreeState>();
 }
 
 DataTree::DataTree(const DataTree& other) : state_(std::make_unique<TreeState>()) { state_->copy_from(*other.state_); }

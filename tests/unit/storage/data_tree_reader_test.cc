@@ -95,6 +95,43 @@ TEST(DataTreeReader, MovingATreeKeepsItsReaders) {
   reader.reset();                 // readers go before their tree
 }
 
+// A learner installs its leader's snapshot while readers hold guards: an open guard keeps the old tree whole, a
+// new guard sees the new one, writes go on from the installed state, and nothing leaks once the guard ends.
+TEST(DataTreeReader, InstallUnderAnOpenGuard) {
+  DataTree t;
+  t.apply(single_op_txn(1, create_op("/old", "o", 1)));
+  TreeReader reader(t);
+  int64_t empty_bytes = DataTree().memory_bytes();
+  {
+    ReadGuard before = reader.guard();
+    DataTree fresh;
+    fresh.apply(single_op_txn(7, create_op("/new", "n", 1)));
+    fresh.apply(single_op_txn(8, create_op("/new/child", "c", 1)));
+    int64_t fresh_bytes = fresh.memory_bytes();
+    t.install(std::move(fresh));
+    EXPECT_EQ(fresh.node_count(), 4u);  // left a fresh tree
+    EXPECT_EQ(t.memory_bytes(), fresh_bytes);
+    EXPECT_GT(t.retired_bytes(), 0);  // the old tree waits for `before`
+    // The old guard still reads the old tree, whole.
+    EXPECT_EQ(before.last_zxid(), 1);
+    ASSERT_NE(before.get("/old"), nullptr);
+    EXPECT_EQ(before.get("/old")->data, std::optional<std::string>("o"));
+    EXPECT_FALSE(before.exists("/new"));
+    ReadGuard now = reader.guard();
+    EXPECT_EQ(now.last_zxid(), 8);
+    EXPECT_FALSE(now.exists("/old"));
+    EXPECT_EQ(*now.children("/new"), (std::set<std::string>{"child"}));
+  }
+  // Writes continue from the installed state (and copy, not edit, the nodes the other tree made).
+  t.apply(single_op_txn(9, set_data_txn_op("/new/child", "c2", 0)));
+  t.apply(single_op_txn(10, delete_txn_op("/new/child")));
+  EXPECT_EQ(t.get("/new")->stat.num_children, 0);
+  std::string why;
+  EXPECT_TRUE(t.check_consistency(why)) << why;
+  EXPECT_EQ(t.retired_bytes(), 0);  // no guard open: the old tree is gone
+  EXPECT_GT(t.memory_bytes(), empty_bytes);
+}
+
 // A parent with many children: creates and deletes copy O(log n) child entries, the listing stays sorted, and an
 // old snapshot keeps its listing.
 TEST(DataTreeReader, ManyChildrenUnderOneParent) {

@@ -78,6 +78,9 @@ struct ServerConfig {
   int init_limit = 10;
   int sync_limit = 5;
   int max_client_cnxns = 60;  // per client IP; 0 = unlimited
+  // ioThreads: client I/O threads (connections are spread over them; each serves reads from the lock-free
+  // store). The pipeline thread (consensus, log, apply) is one more, so the default 1 fits a 2-core laptop.
+  int io_threads = 1;
   // -1 until resolved: resolve() sets them to 2x and 20x tickTime when the file did not.
   int min_session_timeout_ms = -1;
   int max_session_timeout_ms = -1;

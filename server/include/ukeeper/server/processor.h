@@ -16,6 +16,7 @@
 #include "ukeeper/common/jute.h"
 #include "ukeeper/storage/tree/data_tree.h"
 #include "ukeeper/server/proto.h"
+#include "ukeeper/server/reads.h"
 #include "ukeeper/server/watches.h"
 
 namespace uk {
@@ -68,6 +69,11 @@ class Processor {
   // The caller keeps per-connection order: no read of a connection is handled while one of its writes pends.
   AfterReply handle(ClientContext& client, const RequestHeader& header, JuteReader& body, std::string& out,
                     int64_t now_ms);
+
+  // A watch a read served elsewhere (an I/O thread, from a snapshot at `zxid`) asked for. If the node changed
+  // after `zxid` the event fires now, else the watch is registered: the rule of setWatches, so nothing that
+  // happened between the read and now goes unnoticed.
+  void register_watch_at(ClientContext& client, ReadWatch watch, const std::string& path, Zxid zxid);
 
   // Session lifecycle as transactions (so the WAL and, later, the ensemble see them). create_session's result
   // arrives as CommitSink::session_created(token, id); close_session's as session_closed(id).
@@ -128,13 +134,11 @@ class Processor {
   // A write that failed validation: replied at once unless earlier txns pend, then queued behind them.
   AfterReply fail_write(const ClientContext& c, const RequestHeader& h, Err err, Reply& reply);
   void do_multi_read(ClientContext& c, JuteReader& body, Reply& reply);
-  void do_read(ClientContext& c, OpCode op, JuteReader& body, Reply& reply);
   void do_set_watches(ClientContext& c, JuteReader& body, bool version2, Reply& reply);
   void do_watch_admin(ClientContext& c, OpCode op, JuteReader& body, Reply& reply);
   void do_misc_read(ClientContext& c, OpCode op, JuteReader& body, Reply& reply);
-  // getData / getChildren bodies shared by the single requests and multiRead; returns the error or kOk.
-  Err read_data(ClientContext& c, const PathWatchRequest& req, JuteWriter& w);
-  Err read_children(ClientContext& c, const PathWatchRequest& req, bool with_stat, JuteWriter& w);
+  // Registers the watch a snapshot read (reads.h) asked for.
+  void add_read_watch(ClientContext& c, const ReadResult& r);
 
   const ServerConfig& config_;
   DataTree& tree_;

@@ -1,7 +1,10 @@
-// The standalone ukeeper server: one event-loop thread that accepts client connections, frames and decodes
-// requests, runs them through the Processor, writes replies and watch events, answers four-letter words, and
-// expires sessions. Non-blocking I/O on epoll; thousands of connections per thread.
-// Thread-safety: run() owns everything; stop() may be called from any thread or a signal handler.
+// The ukeeper server. run() is the pipeline thread: it accepts client connections and hands each to one of the
+// client I/O threads (ioThreads, io_thread.h), which read and frame its requests, answer snapshot reads from the
+// lock-free store themselves and pass everything else here; this thread runs those requests through the
+// Processor (and consensus in an ensemble), logs and applies transactions, fires watches, answers four-letter
+// words, expires sessions, and hands replies and events back to the owning I/O thread.
+// Thread-safety: run() owns everything but the I/O threads' sockets; stop() may be called from any thread or a
+// signal handler.
 #pragma once
 
 #include <atomic>
@@ -17,6 +20,7 @@
 #include "ukeeper/consensus/zab.h"
 #include "ukeeper/drivers/socket.h"
 #include "ukeeper/server/processor.h"
+#include "ukeeper/server/reads.h"
 #include "ukeeper/server/sessions.h"
 #include "ukeeper/server/watches.h"
 #include "ukeeper/storage/tree/data_tree.h"
@@ -26,21 +30,19 @@ namespace uk {
 
 struct EnsembleState;
 struct PeerApp;
+struct IoLink;
+struct ToPipeline;
+struct ToIo;
 
 inline constexpr const char* kUkeeperVersion = "0.1.0";
 // Reported where ZooKeeper tools parse a ZooKeeper version ("Zookeeper version:" in srvr/stat).
 inline constexpr const char* kCompatZooKeeperVersion = "3.8.0-ukeeper-0.1.0";
 
+// Counters of the pipeline thread; the I/O threads keep the per-request ones (IoCounters).
 struct ServerCounters {
-  uint64_t packets_received = 0;
-  uint64_t packets_sent = 0;
-  uint64_t requests = 0;
-  int64_t latency_min_us = -1;
-  int64_t latency_max_us = 0;
-  int64_t latency_sum_us = 0;
   uint64_t connections_accepted = 0;
   uint64_t connections_refused = 0;  // over maxClientCnxns
-  uint64_t bad_frames = 0;           // closed for malformed input
+  uint64_t bad_frames = 0;           // closed for malformed input found here (the I/O threads count theirs)
 };
 
 class Server final : private CommitSink {
@@ -64,17 +66,24 @@ class Server final : private CommitSink {
   class Connection;
 
   void accept_all();
-  void on_readable(Connection& c);
-  void on_writable(Connection& c);
-  // Consumes complete frames from the connection's input buffer.
+  // Takes in what the I/O threads sent: frames, watch registrations, closed connections.
+  void drain_io();
+  void on_io_message(ToPipeline& m);
+  // Hands every connection's new output to its I/O thread, then tells each thread through which zxid it has
+  // every watch event (IoThread::set_shipped_through) and wakes it.
+  void ship_output();
+  void ship(Connection& c);
+  void send_to_io(int io, ToIo m);
+  // Consumes the connection's received frames while its order rules allow.
   void process_input(Connection& c);
   bool process_frame(Connection& c, std::string_view frame);
   bool process_connect(Connection& c, std::string_view frame);
   bool process_request(Connection& c, std::string_view frame);
   void answer_four_letter(Connection& c, std::string_view cmd);
-  void flush(Connection& c);
-  void update_interest(Connection& c);
-  void close_connection(Connection& c, const char* why);
+  // Forgets the connection here; unless its I/O thread reported the close, tells it to close the socket.
+  void close_connection(Connection& c, const char* why, bool tell_io = true);
+  // The connection's I/O thread heard from its client after the session's deadline: push the deadline out.
+  bool heard_since(Session& s, int64_t mono_now);
   void expire_sessions(int64_t mono_ms);
   void reap_dead_connections();
   bool open_storage(std::string& error);
@@ -88,10 +97,7 @@ class Server final : private CommitSink {
   void drive_pipeline();
   Connection* find_connection(uint64_t token);
   void send_connect_response(Connection& c, SessionId id);
-  // Counts a reply sent to `c` for a request that arrived at start_us (packets, latency).
-  void note_reply(Connection& c, int64_t start_us);
-
-  // Appends a reply frame to `c` and counts it; the request it answers leaves the connection's pending count.
+  // Appends a reply frame to `c`; the request it answers leaves the connection's pending count.
   void deliver_reply(Connection& c, std::string frame, bool close_after);
 
   // Ensemble (ensemble.cc); ens_ is null in standalone mode.
@@ -120,7 +126,7 @@ class Server final : private CommitSink {
   void send_to_member(uint64_t token, PeerApp m);
   void release_held_replies();
   // A learner forwards writes and every member turns sync into a barrier; true when the request was taken.
-  bool ensemble_request(Connection& c, const RequestHeader& h, JuteReader& body, int64_t start_us);
+  bool ensemble_request(Connection& c, const RequestHeader& h, JuteReader& body);
   bool ensemble_new_session(Connection& c, SessionId id, int32_t timeout);
   bool ensemble_serving() const;
   bool leads_or_standalone() const;
@@ -143,6 +149,13 @@ class Server final : private CommitSink {
   std::string fl_dump() const;
   std::string fl_envi() const;
   void reset_counters();
+  // Sums over the I/O threads.
+  struct IoTotals {
+    uint64_t packets_received = 0, packets_sent = 0, requests = 0, bad_frames = 0;
+    uint64_t reads_served = 0, reads_forwarded = 0, forwarded = 0, backlog_peak = 0;
+    int64_t latency_min_us = -1, latency_max_us = 0, latency_sum_us = 0;
+  };
+  IoTotals io_totals() const;
 
   ServerConfig config_;
   DataTree tree_;
@@ -170,13 +183,17 @@ class Server final : private CommitSink {
   std::atomic<bool> stopping_{false};
   int64_t started_mono_ms_ = 0;
 
-  uint64_t next_conn_id_ = 1000;  // connection ids double as epoll tags; tags below 1000 are the server's own
+  uint64_t next_conn_id_ = 1000;  // connection ids double as the I/O threads' epoll tags (small ones are theirs)
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
   std::unordered_map<std::string, int> conns_per_ip_;
   std::vector<uint64_t> dead_;  // closed this loop turn; destroyed at its end
 
   std::unique_ptr<EnsembleState> ens_;
   std::string session_key_;  // ensemble: the session-password key every member derives alike
+
+  // Last: the I/O threads read tree_ and wake wake_fd_, so they stop before those go.
+  std::vector<std::unique_ptr<IoLink>> io_;
+  size_t next_io_ = 0;  // round robin of new connections
 };
 
 }  // namespace uk

@@ -53,6 +53,9 @@ class WatchManager {
   // Drops every watch of a watcher (its connection closed).
   void remove_watcher(Watcher* w);
 
+  // True when `w` holds any watch.
+  bool watches_of(Watcher* w) const { return owned_.count(w) != 0; }
+
   size_t watch_count() const;  // path-watcher pairs across both tables
   size_t path_count() const;   // distinct watched paths
   size_t watcher_count() const;

@@ -115,8 +115,7 @@ class DataTree {
   DataTree();
   ~DataTree();
   // Moving takes the whole state, reader registrations included; the moved-from tree is a fresh one. Copying is
-  // a deep copy, O(nodes), with no readers. Assigning to a tree that has registered readers aborts (installing a
-  // snapshot under live readers is a writer operation still to come with the server's I/O threads).
+  // a deep copy, O(nodes), with no readers. Assigning to a tree that has registered readers aborts: use install().
   DataTree(DataTree&& other) noexcept;
   DataTree& operator=(DataTree&& other) noexcept;
   DataTree(const DataTree& other);
@@ -126,6 +125,12 @@ class DataTree {
   // txn is being replayed from before a snapshot, and every op is valid against the current tree — the request
   // pipeline has validated it. Never fails. Publishes the whole txn at once to readers.
   ApplyResult apply(const Txn& txn);
+
+  // Replaces the whole contents (nodes, indexes, sessions, last zxid) by `fresh`'s, which must have no registered
+  // readers, and publishes them at once: a learner installing a snapshot from its leader while I/O threads read.
+  // Readers see the old tree or the new one, never a mix; the old tree is freed after their grace period.
+  // `fresh` is left a fresh tree.
+  void install(DataTree&& fresh);
 
   const Node* get(std::string_view path) const;
   Zxid last_zxid() const;
