@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs ukeeper's whole test suite from a fresh checkout: installs dependencies, builds the release tree (unit
 # tests, integration tests against real ZooKeeper clients), the fuzz tree (clang + libFuzzer) and the tsan tree
-# (only the znode store's stress test), then runs everything through ctest. The final ctest summary counts every
-# test; the fuzz runs count as one test, the tsan stress run as one more.
+# (the stress tests of the znode store and the SPSC queue, and the server), then runs everything through ctest.
+# The final ctest summary counts every test; the fuzz runs count as one test, the tsan tree as two more (the
+# stress tests, and the server with two I/O threads under the ordering, linearizability and watch tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -14,7 +15,7 @@ echo "== fuzz build (clang, libFuzzer, ASan+UBSan)"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$jobs"
 
-echo "== tsan build: the znode store's concurrency stress test under ThreadSanitizer (that target only)"
+echo "== tsan build: the concurrency stress tests and the server under ThreadSanitizer"
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs"
 

@@ -102,6 +102,9 @@ class Server:
             settings["superDigest"] = SUPER_DIGEST
             # 4 MiB log segments (the default is 64 MiB, zero-filled when created): many servers start here
             settings["preAllocSize"] = "4096"
+            # UK_IO_THREADS runs a whole module with that many client I/O threads (the tsan run uses 2)
+            if os.environ.get("UK_IO_THREADS"):
+                settings["ioThreads"] = os.environ["UK_IO_THREADS"]
         if cfg:
             settings.update(cfg)
         self.settings = settings

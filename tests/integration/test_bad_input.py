@@ -305,3 +305,43 @@ def test_cpu_affinity_pins_or_refuses_with_the_key_named():
     finally:
         absent.stop()
         absent.cleanup()
+
+
+def mntr_values(port):
+    out = zkproto.four_letter(port, "mntr")
+    return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+
+
+@pytest.mark.skipif(IS_ZK, reason="ukeeper's ioThreads key")
+def test_io_threads_serve_reads_or_refuse_with_the_key_named():
+    """ioThreads=3 starts three client I/O threads that share the connections and answer reads themselves (mntr
+    counts them); a count outside 1..64 stops the server at start with a message naming the key."""
+    three = Server(name="io-threads", cfg={"ioThreads": "3"})
+    try:
+        three.start()
+        clients = [three.raw() for _ in range(6)]
+        clients[0].create("/io", b"x")
+        before = int(mntr_values(three.port)["zk_ukeeper_reads_served_on_io_threads"])
+        for c in clients:
+            for _ in range(10):
+                assert c.get("/io")[0] == b"x"
+        m = mntr_values(three.port)
+        assert m["zk_ukeeper_io_threads"] == "3"
+        assert int(m["zk_ukeeper_reads_served_on_io_threads"]) - before >= 60, m
+        with open("/proc/%d/status" % three.proc.pid) as f:
+            threads = int([line for line in f if line.startswith("Threads:")][0].split(":")[1])
+        assert threads >= 4, threads  # the pipeline thread and three I/O threads
+        for c in clients:
+            c.close()
+    finally:
+        three.stop()
+        three.cleanup()
+    for bad in ("0", "65", "two"):
+        refused = Server(name="io-threads-bad", cfg={"ioThreads": bad})
+        try:
+            with pytest.raises(RuntimeError) as failed:
+                refused.start(timeout=20)
+            assert "ioThreads" in str(failed.value), str(failed.value)
+        finally:
+            refused.stop()
+            refused.cleanup()
