@@ -133,8 +133,10 @@ void IoThread::run() {
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
   while (!stopping_.load(std::memory_order_relaxed)) {
-    // With a backlog towards the pipeline, come back soon to push it even if nothing else happens.
-    int n = epoll_.wait_us(events, kMaxEvents, backlog_.empty() ? 100'000 : 200);
+    // With a backlog towards the pipeline, come back soon to push it even if nothing else happens; with output
+    // still to send, do not wait at all.
+    int64_t wait_us = !dirty_.empty() ? 0 : backlog_.empty() ? 100'000 : 200;
+    int n = epoll_.wait_us(events, kMaxEvents, wait_us);
     for (int i = 0; i < n; i++) {
       uint64_t tag = events[i].data.u64;
       if (tag == kWakeTag) {
@@ -192,14 +194,12 @@ void IoThread::on_inbound(ToIo& m) {
       gone.kind = ToPipeline::Kind::kClosed;
       gone.conn = c->id;
       gone.bytes = "epoll_ctl failed";
-      forward(*c, std::move(gone));
+      forward(std::move(gone));
       return;
     }
-    conn_count_.fetch_add(1, std::memory_order_relaxed);
-    Conn& ref = *c;
-    conns_.emplace(m.conn, std::move(c));
     // Bytes may already be waiting: level-triggered epoll reports them on the next wait.
-    (void)ref;
+    conn_count_.fetch_add(1, std::memory_order_relaxed);
+    conns_.emplace(m.conn, std::move(c));
     return;
   }
   auto it = conns_.find(m.conn);
@@ -304,7 +304,8 @@ void IoThread::on_readable(Conn& c) {
     return;
   }
   process_input(c);
-  if (!c.closed) update_interest(c);
+  // Send the replies served here at once: waiting for EPOLLOUT would cost two epoll_ctl calls and a loop turn.
+  if (!c.closed) flush(c);
 }
 
 void IoThread::process_input(Conn& c) {
@@ -327,7 +328,7 @@ void IoThread::process_input(Conn& c) {
       m.kind = ToPipeline::Kind::kFourLetter;
       m.conn = c.id;
       m.bytes = std::string(head);
-      forward(c, std::move(m));
+      forward(std::move(m));
       break;
     }
     int32_t len = be32(head.data());
@@ -361,7 +362,7 @@ void IoThread::process_input(Conn& c) {
     c.waiting.push_back(mono_us());
     s.outstanding.store(static_cast<uint32_t>(in_flight(c)), std::memory_order_relaxed);
     bump(counters_.forwarded);
-    forward(c, std::move(m));
+    forward(std::move(m));
   }
   if (c.in_pos > 0) {
     c.in.erase(0, c.in_pos);
@@ -383,9 +384,8 @@ bool IoThread::try_serve(Conn& c, std::string_view frame) {
   if (c.may_have_watches && !ping) {
     // An event for a txn this snapshot shows must reach the client first: it must already be here.
     if (shipped_through_.load(std::memory_order_acquire) < zxid) return false;
-    drain_inbound();
+    drain_inbound();  // only answers and events: nothing new is in flight after it
     if (c.closed) return true;
-    if (in_flight(c) != 0) return false;  // cannot happen: draining only answers; kept for safety
   }
   std::string body;
   JuteWriter bw(body);
@@ -408,13 +408,12 @@ bool IoThread::try_serve(Conn& c, std::string_view frame) {
     m.bytes = std::move(res.path);
     c.watch_regs++;
     c.may_have_watches = true;
-    forward(c, std::move(m));
+    forward(std::move(m));
   }
   return true;
 }
 
-void IoThread::forward(Conn& c, ToPipeline m) {
-  (void)c;
+void IoThread::forward(ToPipeline m) {
   if (backlog_.empty() && to_pipeline_.try_push(m)) {
     pushed_ = true;
     return;
@@ -439,7 +438,7 @@ void IoThread::push_backlog() {
     Conn& c = *it->second;
     c.stalled = false;
     process_input(c);
-    if (!c.closed) update_interest(c);
+    if (!c.closed) flush(c);
   }
 }
 
@@ -479,12 +478,17 @@ void IoThread::update_interest(Conn& c) {
   uint32_t ev = 0;
   if (want_read) ev |= EPOLLIN | EPOLLRDHUP;
   if (queued > 0) ev |= EPOLLOUT;
+  bool was_reading = (c.epoll_events & EPOLLIN) != 0;
   if (ev != c.epoll_events) {
     epoll_.modify(c.fd.get(), ev, c.id);
     c.epoll_events = ev;
   }
-  // Input left in the buffer while reading was paused: serve it now that reading resumes.
-  if (want_read && c.in.size() > c.in_pos) process_input(c);
+  // Input left in the buffer while reading was paused (output over the high-water mark): serve it now that
+  // reading resumes; what it answers goes out at the end of the turn.
+  if (want_read && !was_reading && c.in.size() > c.in_pos) {
+    process_input(c);
+    dirty_.push_back(c.id);
+  }
 }
 
 void IoThread::close(Conn& c, const char* why, bool tell_pipeline) {
@@ -500,7 +504,7 @@ void IoThread::close(Conn& c, const char* why, bool tell_pipeline) {
   m.kind = ToPipeline::Kind::kClosed;
   m.conn = c.id;
   m.bytes = why;
-  forward(c, std::move(m));
+  forward(std::move(m));
 }
 
 }  // namespace uk
