@@ -152,7 +152,8 @@ class IoThread {
   void process_input(Conn& c);
   // Answers `frame` on this thread when the order and watch rules allow; false: it goes to the pipeline.
   bool try_serve(Conn& c, std::string_view frame);
-  void forward(Conn& c, ToPipeline m);
+  // Hands `m` to the pipeline, or to the backlog behind what is already waiting there.
+  void forward(ToPipeline m);
   void push_backlog();
   void flush(Conn& c);
   void update_interest(Conn& c);

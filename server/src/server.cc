@@ -69,6 +69,7 @@ Server::Server(ServerConfig config)
       next_snapshot_after_txns_(std::max<int64_t>(1, config_.snap_count)) {}
 
 Server::~Server() {
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();
   for (auto& link : io_) link->thread->stop();
 }
 
@@ -174,6 +175,10 @@ bool Server::start(std::string& error) {
 
 void Server::stop() {
   stopping_.store(true);
+  wake_pipeline();
+}
+
+void Server::wake_pipeline() {
   if (wake_fd_.valid()) {
     uint64_t one = 1;
     ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof one);
@@ -224,7 +229,7 @@ void Server::run() {
       tree_.reclaim();
       next_tree_reclaim_ms = now + kTreeReclaimIntervalMs;
     }
-    if (purge_interval_ms_ > 0 && now >= next_purge_ms_ && snapshot_pid_ < 0) {
+    if (purge_interval_ms_ > 0 && now >= next_purge_ms_ && !snapshot_thread_.joinable()) {
       purge_old_files();
       next_purge_ms_ = now + purge_interval_ms_;
     }
@@ -232,11 +237,8 @@ void Server::run() {
     reap_dead_connections();
   }
   if (fatal_.empty() && !wal_->sync_all()) fatal_ = wal_->failure();
-  if (snapshot_pid_ > 0) {
-    int status = 0;
-    waitpid(snapshot_pid_, &status, 0);  // let a snapshot in progress finish rather than leave a .tmp behind
-    snapshot_pid_ = -1;
-  }
+  // Let a snapshot in progress finish rather than leave a .tmp behind.
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();
   if (!fatal_.empty()) UK_ERROR("storage failed, stopping without acknowledging anything more: %s", fatal_.c_str());
   UK_INFO("shutting down: closing %zu client connections", conns_.size());
   for (auto& [id, conn] : conns_) close_connection(*conn, "server shutting down", false);
@@ -649,10 +651,10 @@ void Server::reap_dead_connections() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Snapshots. The child of a fork() sees the tree frozen at the moment of the fork (copy-on-write) and writes it
-// while this process goes on applying writes: no pause beyond the fork itself, and the snapshot is exact as of
-// its zxid rather than fuzzy. (The lock-free store of the multi-core issue can replace the fork with a walk over
-// an immutable version.)
+// Snapshots. A thread of their own writes one published version of the tree (a read guard opened here, between
+// two applies, with the sessions of that same moment) while this thread goes on applying: no pause at all, and
+// the snapshot is exact as of its zxid rather than fuzzy. While it writes, the store keeps what later writes
+// replace (mntr zk_ukeeper_tree_retired_bytes), and frees it when the guard closes.
 
 std::string Server::snapshot_dir() const { return config_.data_dir + "/snap"; }
 
@@ -661,14 +663,12 @@ std::string Server::wal_dir() const {
 }
 
 void Server::maybe_snapshot() {
-  if (snapshot_pid_ > 0) {
-    int status = 0;
-    pid_t done = waitpid(snapshot_pid_, &status, WNOHANG);
-    if (done == 0) return;  // still writing
-    snapshot_pid_ = -1;
-    if (done < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      UK_ERROR("snapshot 0x%" PRIx64 " failed (see the child's message above); the log is kept whole",
-               static_cast<uint64_t>(snapshot_zxid_in_progress_));
+  if (snapshot_thread_.joinable()) {
+    if (!snapshot_done_.load(std::memory_order_acquire)) return;  // still writing
+    snapshot_thread_.join();
+    if (!snapshot_error_.empty()) {
+      UK_ERROR("snapshot 0x%" PRIx64 " failed: %s; the log is kept whole",
+               static_cast<uint64_t>(snapshot_zxid_in_progress_), snapshot_error_.c_str());
       return;
     }
     // Consensus keeps the records since the snapshot before this one in memory, for learners a little behind
@@ -681,20 +681,21 @@ void Server::maybe_snapshot() {
   }
   if (tree_.last_zxid() - last_snapshot_zxid_ < next_snapshot_after_txns_) return;
   snapshot_zxid_in_progress_ = tree_.last_zxid();
-  std::fflush(nullptr);
-  pid_t pid = fork();
-  if (pid < 0) {
-    UK_ERROR("fork for a snapshot failed: %s; will retry", std::strerror(errno));
-    return;
-  }
-  if (pid == 0) {
+  if (!snapshot_reader_) snapshot_reader_ = std::make_unique<TreeReader>(tree_);
+  snapshot_done_.store(false, std::memory_order_relaxed);
+  snapshot_error_.clear();
+  // The guard and its reader go to the snapshot thread, which alone uses them until it is joined.
+  snapshot_thread_ = std::thread([this, guard = snapshot_reader_->guard(), sessions = tree_.sessions()]() mutable {
     std::string path;
     std::string error;
-    bool ok = write_snapshot_file(tree_, snapshot_dir(), path, error);
-    if (!ok) UK_ERROR("snapshot: %s", error.c_str());
-    _exit(ok ? 0 : 1);
-  }
-  snapshot_pid_ = pid;
+    {
+      ReadGuard version = std::move(guard);
+      TreeVersion v{&version, std::move(sessions)};
+      if (!write_snapshot_file(v, snapshot_dir(), path, error)) snapshot_error_ = error;
+    }
+    snapshot_done_.store(true, std::memory_order_release);
+    wake_pipeline();
+  });
   snapshots_started_++;
   // Like ZooKeeper, the next snapshot comes after a random count in [snapCount/2, snapCount) so that ensemble
   // members do not all snapshot at once.

@@ -110,7 +110,9 @@ void put_node(JuteWriter& w, const std::string& path, const Node& n) {
   put_stat(w, n.stat);
 }
 
-bool encode_to(const DataTree& tree, const Sink& sink) {
+// What encoding needs from a tree: a DataTree (writer side) or a TreeVersion (a read guard plus sessions).
+template <class Tree>
+bool encode_to(const Tree& tree, const std::map<SessionId, int32_t>& sessions, const Sink& sink) {
   // Byte order of paths: a prefix sorts before its extensions, so parents precede children.
   std::vector<std::pair<const std::string*, const Node*>> nodes;
   nodes.reserve(tree.node_count());
@@ -123,8 +125,8 @@ bool encode_to(const DataTree& tree, const Sink& sink) {
   w.put_int(kVersion);
   w.put_long(tree.last_zxid());
   w.put_long(static_cast<int64_t>(nodes.size()));
-  w.put_long(static_cast<int64_t>(tree.sessions().size()));
-  for (const auto& [id, timeout_ms] : tree.sessions()) {
+  w.put_long(static_cast<int64_t>(sessions.size()));
+  for (const auto& [id, timeout_ms] : sessions) {
     w.put_long(id);
     w.put_int(timeout_ms);
     if (!e.maybe_flush()) return false;
@@ -281,7 +283,15 @@ bool write_all(int fd, std::string_view bytes, int& err) {
 
 }  // namespace
 
-std::string encode_snapshot(const DataTree& tree) {
+namespace {
+
+bool encode_to(const DataTree& tree, const Sink& sink) { return encode_to(tree, tree.sessions(), sink); }
+bool encode_to(const TreeVersion& v, const Sink& sink) { return encode_to(*v.guard, v.sessions, sink); }
+Zxid version_zxid(const DataTree& tree) { return tree.last_zxid(); }
+Zxid version_zxid(const TreeVersion& v) { return v.guard->last_zxid(); }
+
+template <class Tree>
+std::string encode_snapshot_of(const Tree& tree) {
   std::string out;
   const Sink sink = [&out](std::string_view chunk) {
     out.append(chunk);
@@ -290,6 +300,11 @@ std::string encode_snapshot(const DataTree& tree) {
   encode_to(tree, sink);
   return out;
 }
+
+}  // namespace
+
+std::string encode_snapshot(const DataTree& tree) { return encode_snapshot_of(tree); }
+std::string encode_snapshot(const TreeVersion& version) { return encode_snapshot_of(version); }
 
 bool decode_snapshot_header(std::string_view bytes, SnapshotHeader& header, std::string& error) {
   if (bytes.size() < kHeaderBytes) return fail(error, "truncated header (" + std::to_string(bytes.size()) + " bytes)");
@@ -376,14 +391,17 @@ bool peek_snapshot_file(const std::string& path, SnapshotHeader& header, std::st
   return true;
 }
 
-bool write_snapshot_file(const DataTree& tree, const std::string& dir, std::string& path_out, std::string& error) {
+namespace {
+
+template <class Tree>
+bool write_snapshot_file_of(const Tree& tree, const std::string& dir, std::string& path_out, std::string& error) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
     error = "snapshot: create directory " + dir + ": " + ec.message();
     return false;
   }
-  const std::string path = dir + "/" + file_name(tree.last_zxid());
+  const std::string path = dir + "/" + file_name(version_zxid(tree));
   const std::string tmp = path + std::string(kTmpSuffix);
   int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -413,6 +431,17 @@ bool write_snapshot_file(const DataTree& tree, const std::string& dir, std::stri
   if (!fsync_dir(dir, error)) return false;
   path_out = path;
   return true;
+}
+
+}  // namespace
+
+bool write_snapshot_file(const DataTree& tree, const std::string& dir, std::string& path_out, std::string& error) {
+  return write_snapshot_file_of(tree, dir, path_out, error);
+}
+
+bool write_snapshot_file(const TreeVersion& version, const std::string& dir, std::string& path_out,
+                         std::string& error) {
+  return write_snapshot_file_of(version, dir, path_out, error);
 }
 
 std::vector<SnapshotFile> list_snapshots(const std::string& dir) {

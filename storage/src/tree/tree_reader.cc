@@ -31,6 +31,10 @@ int64_t ReadGuard::all_children_number(std::string_view path) const {
   return tree_detail::count_descendants(root_->trie, path);
 }
 
+void ReadGuard::for_each(const std::function<void(const std::string&, const Node&)>& fn) const {
+  tree_detail::trie_for_each(root_->trie, [&fn](const tree_detail::Leaf& l) { fn(l.path, l.node); });
+}
+
 Zxid ReadGuard::last_zxid() const { return root_->last_zxid; }
 size_t ReadGuard::node_count() const { return root_->node_count; }
 int64_t ReadGuard::approximate_data_size() const { return root_->approximate_data_size; }

@@ -317,6 +317,33 @@ TEST(SnapshotCodec, VariedTreeRoundTripsEveryNodeIndexAndSession) {
   EXPECT_EQ(h.session_count, 5);
 }
 
+// The server's snapshot thread encodes one published version through a read guard while the writer goes on: the
+// bytes are exactly those of the tree as it was when the guard opened, whatever was applied since.
+TEST(SnapshotCodec, AVersionEncodesAsTheTreeWasWhenItsGuardOpened) {
+  TreeBuilder b;
+  b.tree = varied_tree(4);
+  b.zxid = b.tree.last_zxid();
+  const std::string then = encode_snapshot(b.tree);
+  TreeReader reader(b.tree);
+  {
+    ReadGuard guard = reader.guard();
+    TreeVersion version{&guard, b.tree.sessions()};
+    // The writer moves on: new nodes, changed data, a session opened and one closed, a node deleted.
+    b.create("/later", std::string("x"));
+    b.set_data("/later", std::string("y"));
+    b.open_session(0x300000001, 5000);
+    b.close_session(0x300000001);
+    b.remove("/later");
+    b.create("/after", std::nullopt);
+    EXPECT_NE(encode_snapshot(b.tree), then);
+    EXPECT_EQ(encode_snapshot(version), then);
+  }
+  TreeVersion now_version{nullptr, b.tree.sessions()};
+  ReadGuard now = reader.guard();
+  now_version.guard = &now;
+  EXPECT_EQ(encode_snapshot(now_version), encode_snapshot(b.tree));
+}
+
 TEST(SnapshotCodec, RestoredTreeBehavesLikeTheOriginal) {
   // Applying the same txns to the original and the restored tree gives the same results and the same tree:
   // the sequential counter (cversion), the ephemeral index (closeSession) and the sizes carried over.

@@ -13,6 +13,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -58,6 +59,8 @@ class Server final : private CommitSink {
   // Serves until stop() is called or storage fails (then fatal_error() says why).
   void run();
   void stop();
+  // Wakes run() from another thread (stop, a finished snapshot, the I/O threads use the same eventfd).
+  void wake_pipeline();
 
   int bound_port() const { return bound_port_; }
   const std::string& fatal_error() const { return fatal_; }
@@ -89,7 +92,7 @@ class Server final : private CommitSink {
   bool open_storage(std::string& error);
   std::string snapshot_dir() const;
   std::string wal_dir() const;
-  // Starts a snapshot (in a forked child) once enough txns applied since the last; reaps a finished one and
+  // Starts a snapshot (on a thread of its own) once enough txns applied since the last; joins a finished one and
   // purges old snapshots and WAL segments as configured.
   void maybe_snapshot();
   void purge_old_files();
@@ -169,7 +172,10 @@ class Server final : private CommitSink {
   std::vector<uint64_t> to_flush_;   // connections given output from outside their own I/O this turn
   Zxid last_snapshot_zxid_ = 0;
   Zxid snapshot_zxid_in_progress_ = 0;
-  int snapshot_pid_ = -1;
+  std::thread snapshot_thread_;
+  std::unique_ptr<TreeReader> snapshot_reader_;  // the snapshot thread's registration with tree_
+  std::atomic<bool> snapshot_done_{false};
+  std::string snapshot_error_;  // written by the snapshot thread, read after it is joined
   uint64_t snapshots_started_ = 0;
   int64_t next_snapshot_after_txns_ = 0;  // set from snapCount in the constructor
   int64_t purge_interval_ms_ = 0;         // autopurge.purgeInterval; 0 = never

@@ -22,11 +22,13 @@
 // data size, num_children = children restored, no trailing bytes; then DataTree::check_consistency().
 //
 // Encoding and decoding are pure (bytes <-> DataTree) so they can be fuzzed; the file functions add the I/O.
-// Thread-safety: none; encode_snapshot reads the tree, so the caller must keep it still (the server encodes in a
-// forked child, whose copy of the tree nothing else touches).
+// Thread-safety: encoding a DataTree reads it, so the caller must keep it still. Encoding a TreeVersion reads one
+// published version of the tree through a read guard: the writer goes on applying meanwhile (the server writes
+// its snapshots so, on a thread of their own).
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,8 +38,16 @@
 
 namespace uk {
 
+// One published version of a tree, as the writer's thread captured it between two applies: a read guard on it,
+// and the sessions the writer had at that moment (sessions are writer-side state, not part of the version).
+struct TreeVersion {
+  const ReadGuard* guard = nullptr;
+  std::map<SessionId, int32_t> sessions;
+};
+
 // The whole tree (every node's path, data, ACL and internal Stat; sessions with timeouts; last zxid).
 std::string encode_snapshot(const DataTree& tree);
+std::string encode_snapshot(const TreeVersion& version);
 
 // Rebuilds `tree` (which must be freshly constructed) from encode_snapshot() bytes. Returns false with `error`
 // on any malformed, truncated or inconsistent input (bad checksum, a node whose parent is missing, duplicate
@@ -65,6 +75,8 @@ bool peek_snapshot_file(const std::string& path, SnapshotHeader& header, std::st
 // Writes encode_snapshot(tree) durably into `dir` (created if missing) as snapshot-<tree.last_zxid()>.snap.
 // Returns false with `error` naming the file and the failing call.
 bool write_snapshot_file(const DataTree& tree, const std::string& dir, std::string& path_out, std::string& error);
+bool write_snapshot_file(const TreeVersion& version, const std::string& dir, std::string& path_out,
+                         std::string& error);
 
 struct SnapshotFile {
   std::string path;

@@ -223,7 +223,9 @@ class TreeReader {
 struct TreeRoot;
 
 // A read-side critical section over one published snapshot of the tree. Everything it returns is valid until it
-// is destroyed. Move-only; use on the thread that made it.
+// is destroyed. Move-only; use on the thread that made it, or hand it (with its reader) to one other thread that
+// then alone uses that reader until the guard ends (the server's snapshot writer: the pipeline thread opens the
+// guard between two applies, so the sessions it copies at the same moment match the snapshot's zxid).
 class ReadGuard {
  public:
   ~ReadGuard();
@@ -238,6 +240,8 @@ class ReadGuard {
   const ChildSet* children(std::string_view path) const;
   // getAllChildrenNumber: descendants of `path`, 0 for a missing node. O(descendants).
   int64_t all_children_number(std::string_view path) const;
+  // Visits every node of the snapshot (unspecified order).
+  void for_each(const std::function<void(const std::string& path, const Node& node)>& fn) const;
   // The snapshot's last applied zxid and counts, all of the same instant as its nodes.
   Zxid last_zxid() const;
   size_t node_count() const;
