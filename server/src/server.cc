@@ -1,6 +1,7 @@
 #include "ukeeper/server/server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -666,6 +667,10 @@ void Server::maybe_snapshot() {
   if (snapshot_thread_.joinable()) {
     if (!snapshot_done_.load(std::memory_order_acquire)) return;  // still writing
     snapshot_thread_.join();
+    // The writer kept what it replaced while the snapshot's guard was open, and the snapshot thread's own
+    // allocations (the sorted node index, the output buffer) lived in another malloc arena: both are free now,
+    // but glibc keeps free memory mapped until asked to give it back.
+    malloc_trim(0);
     if (!snapshot_error_.empty()) {
       UK_ERROR("snapshot 0x%" PRIx64 " failed: %s; the log is kept whole",
                static_cast<uint64_t>(snapshot_zxid_in_progress_), snapshot_error_.c_str());

@@ -165,15 +165,16 @@ bool read_node(JuteReader& r, std::string& path, Node& n) {
   n.data = r.get_buffer();
   const int32_t acls = r.get_int();
   if (acls < 0 || static_cast<size_t>(acls) > r.remaining() / kMinAclBytes) return false;
-  n.acl.clear();
-  n.acl.reserve(static_cast<size_t>(acls));
+  AclList acl;
+  acl.reserve(static_cast<size_t>(acls));
   for (int32_t i = 0; i < acls && r.ok(); ++i) {
     Acl a;
     a.perms = r.get_int();
     a.id.scheme = get_non_null_string(r);
     a.id.id = get_non_null_string(r);
-    n.acl.push_back(std::move(a));
+    acl.push_back(std::move(a));
   }
+  n.acl = std::move(acl);
   get_stat(r, n.stat);
   return r.ok();
 }

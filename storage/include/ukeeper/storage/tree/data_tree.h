@@ -60,6 +60,7 @@
 
 #include "ukeeper/common/types.h"
 #include "ukeeper/common/znode.h"
+#include "ukeeper/storage/tree/acl_ref.h"
 #include "ukeeper/storage/tree/child_set.h"
 #include "ukeeper/storage/tree/txn.h"
 
@@ -68,7 +69,7 @@ namespace uk {
 // One immutable version of a znode once the tree holds it (a value the writer fills before restore_node()).
 struct Node {
   std::optional<std::string> data;  // nullopt: created with null data (reads back as a null buffer)
-  AclList acl;
+  AclRef acl;  // interned: nodes with the same ACL share one list
   Stat stat;  // num_children and data_length are kept equal to children.size() and data's size
   ChildSet children;  // child names, not paths; sorted
   bool operator==(const Node&) const = default;
@@ -79,7 +80,7 @@ struct Node {
 struct TreeEvent {
   EventType type;
   std::string path;
-  AclList acl;
+  AclRef acl;
   bool operator==(const TreeEvent&) const = default;
 };
 
