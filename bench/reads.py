@@ -92,7 +92,7 @@ def load1():
 # Servers
 
 
-def start_server(target, work, bindir, port, io_threads=1):
+def start_server(target, work, bindir, port, io_threads=1, extra=""):
     """Starts one server (target zk or mem-zk: ZooKeeper, else ukeeper) with bench/compare's settings; returns
     (Popen, data dir)."""
     kind = "zookeeper" if target in ("zk", "mem-zk") else "ukeeper"
@@ -104,7 +104,7 @@ def start_server(target, work, bindir, port, io_threads=1):
               "maxClientCnxns=0\n" % (data, port))
     with open(cfg, "w") as f:
         if kind == "ukeeper":
-            f.write(common + "durability=fsync\nioThreads=%d\n" % io_threads)
+            f.write(common + "durability=fsync\nioThreads=%d\n" % io_threads + extra)
         else:
             f.write(common + "admin.enableServer=false\nforceSync=yes\n")
     if kind == "ukeeper":
@@ -476,10 +476,14 @@ def part_writes(args, bindir, raw, ports, pids):
 def part_memory(args, work, bindir, ports):
     """A fresh server of each kind, one at a time; returns {kind: figures}."""
     out = {}
-    for kind in ("ukeeper", "zookeeper"):
-        t = "mem-uk" if kind == "ukeeper" else "mem-zk"
+    # ukeeper twice: as configured by default (a snapshot every 50k-100k txns, written from a read guard while the
+    # load goes on, so the store keeps what the writer replaces meanwhile), and with no snapshot during the load
+    # (snapCount above the load): the store's steady state.
+    for kind in ("ukeeper", "ukeeper-nosnap", "zookeeper"):
+        t = {"ukeeper": "mem-uk", "ukeeper-nosnap": "mem-uk-nosnap", "zookeeper": "mem-zk"}[kind]
         port = ports[t]
-        p, _data = start_server(t, work, bindir, port, io_threads=1)
+        extra = "snapCount=%d\n" % (4 * args.znodes + 1000000) if kind == "ukeeper-nosnap" else ""
+        p, _data = start_server(t, work, bindir, port, io_threads=1, extra=extra)
         try:
             r = {"port": port, "pid": p.pid}
             time.sleep(1.0)
@@ -682,7 +686,7 @@ def writes_lines(runs, args):
 
 
 def memory_lines(mem, args):
-    u, z = mem.get("ukeeper"), mem.get("zookeeper")
+    u, n, z = mem.get("ukeeper"), mem.get("ukeeper-nosnap"), mem.get("zookeeper")
     lines = ["", "## 3. memory: %d znodes x %d B created in a fresh server of each kind (one at a time), paths "
              "/readsmem/p<i/1000>/n<i>," % (args.znodes, args.value_bytes),
              "##    by this script's pipelined loader (%d sessions x %d creates in flight), durable (ukeeper "
@@ -690,37 +694,55 @@ def memory_lines(mem, args):
              % (args.load_connections, args.load_window),
              "##    measured %.0fs after the last create; ZooKeeper's heap after jcmd GC.run; per znode = delta / "
              "znodes created" % args.settle, ""]
-    lines.append("  %-50s %16s %16s" % ("figure", "ukeeper", "ZooKeeper"))
+    lines.append("  (ukeeper: default snapCount, snapshots written during the load; no-snap: snapCount above the load)")
+    lines.append("  %-50s %16s %16s %16s" % ("figure", "ukeeper", "ukeeper no-snap", "ZooKeeper"))
 
-    def row(title, uv, zv):
-        lines.append("  %-50s %16s %16s" % (title, uv, zv))
+    def row(title, uv, zv, nv=None):
+        if nv is None:
+            nv = "" if uv == "" else "-"
+        lines.append("  %-50s %16s %16s %16s" % (title, uv, nv, zv))
 
     def g(r, k, f="%.0f", scale=1.0):
         return num(r[k] * scale, f) if r and r.get(k) is not None else "-"
 
-    row("znodes created (+ parents)", "%s (+%s)" % (g(u, "created"), g(u, "parents")) if u else "-",
-        "%s (+%s)" % (g(z, "created"), g(z, "parents")) if z else "-")
-    row("zk_znode_count before -> after", "%s -> %s" % (g(u, "znode_count_before"), g(u, "znode_count_after")),
-        "%s -> %s" % (g(z, "znode_count_before"), g(z, "znode_count_after")))
-    row("load time s (creates/s)", "%s (%s)" % (g(u, "load_s", "%.1f"), g(u, "creates_per_s")),
-        "%s (%s)" % (g(z, "load_s", "%.1f"), g(z, "creates_per_s")))
-    row("VmRSS before -> after, MiB", "%s -> %s" % (g(u, "rss_before_kib", "%.0f", 1 / 1024),
-                                                   g(u, "rss_after_kib", "%.0f", 1 / 1024)),
-        "%s -> %s" % (g(z, "rss_before_kib", "%.0f", 1 / 1024), g(z, "rss_after_kib", "%.0f", 1 / 1024)))
-    row("VmRSS delta per znode, B", g(u, "rss_delta_bytes_per_znode"), g(z, "rss_delta_bytes_per_znode"))
+    def created(r):
+        return "%s (+%s)" % (g(r, "created"), g(r, "parents")) if r else "-"
+
+    def counts(r):
+        return "%s -> %s" % (g(r, "znode_count_before"), g(r, "znode_count_after"))
+
+    def load(r):
+        return "%s (%s)" % (g(r, "load_s", "%.1f"), g(r, "creates_per_s"))
+
+    def rss(r):
+        return "%s -> %s" % (g(r, "rss_before_kib", "%.0f", 1 / 1024), g(r, "rss_after_kib", "%.0f", 1 / 1024))
+
+    row("znodes created (+ parents)", created(u), created(z), created(n))
+    row("zk_znode_count before -> after", counts(u), counts(z), counts(n))
+    row("load time s (creates/s)", load(u), load(z), load(n))
+    row("VmRSS before -> after, MiB", rss(u), rss(z), rss(n))
+    row("VmRSS delta per znode, B", g(u, "rss_delta_bytes_per_znode"), g(z, "rss_delta_bytes_per_znode"),
+        g(n, "rss_delta_bytes_per_znode"))
     row("JVM heap used (after GC.run) before -> after, MiB", "",
         "%s -> %s" % (g(z, "heap_used_before_kib", "%.0f", 1 / 1024), g(z, "heap_used_after_kib", "%.0f", 1 / 1024)))
     row("JVM heap used delta per znode, B", "", g(z, "heap_delta_bytes_per_znode"))
     row("JVM heap committed after, MiB", "", g(z, "heap_committed_after_kib", "%.0f", 1 / 1024))
-    row("mntr zk_ukeeper_tree_memory_bytes after, MiB", g(u, "tree_memory_bytes_after", "%.0f", 1 / 2 ** 20), "")
-    row("mntr tree_memory delta per znode, B", g(u, "tree_delta_bytes_per_znode"), "")
-    row("mntr zk_ukeeper_bytes_per_znode", g(u, "bytes_per_znode_after"), "")
-    row("mntr zk_ukeeper_tree_retired_bytes after", g(u, "tree_retired_bytes_after"), "")
+    row("mntr zk_ukeeper_tree_memory_bytes after, MiB", g(u, "tree_memory_bytes_after", "%.0f", 1 / 2 ** 20), "",
+        g(n, "tree_memory_bytes_after", "%.0f", 1 / 2 ** 20))
+    row("mntr tree_memory delta per znode, B", g(u, "tree_delta_bytes_per_znode"), "",
+        g(n, "tree_delta_bytes_per_znode"))
+    row("mntr zk_ukeeper_bytes_per_znode", g(u, "bytes_per_znode_after"), "", g(n, "bytes_per_znode_after"))
+    row("mntr zk_ukeeper_tree_retired_bytes after", g(u, "tree_retired_bytes_after"), "",
+        g(n, "tree_retired_bytes_after"))
     if u and z and u.get("rss_delta_bytes_per_znode") and z.get("heap_delta_bytes_per_znode"):
         lines.append("")
         lines.append("  ZooKeeper heap-per-znode / ukeeper RSS-per-znode: %s; ZooKeeper RSS-per-znode / ukeeper "
                      "RSS-per-znode: %s" % (ratio(z["heap_delta_bytes_per_znode"], u["rss_delta_bytes_per_znode"]),
                                             ratio(z["rss_delta_bytes_per_znode"], u["rss_delta_bytes_per_znode"])))
+    if n and z and n.get("rss_delta_bytes_per_znode") and z.get("heap_delta_bytes_per_znode"):
+        lines.append("  no-snap: ZooKeeper heap-per-znode / ukeeper RSS-per-znode: %s; ZooKeeper RSS-per-znode / "
+                     "ukeeper RSS-per-znode: %s" % (ratio(z["heap_delta_bytes_per_znode"], n["rss_delta_bytes_per_znode"]),
+                                                     ratio(z["rss_delta_bytes_per_znode"], n["rss_delta_bytes_per_znode"])))
     return lines
 
 
@@ -795,7 +817,7 @@ def main():
         raw = os.path.join(work, "reports")
         os.makedirs(raw)
         taken = set()
-        ports = {t: cluster.free_port(taken) for t in TARGETS + ("mem-uk", "mem-zk")}
+        ports = {t: cluster.free_port(taken) for t in TARGETS + ("mem-uk", "mem-uk-nosnap", "mem-zk")}
         log("# bench/reads.py: ukeeper %s vs ZooKeeper %s, parts %s, %d round(s), data under %s"
             % (meta["ukeeper_commit"], meta["zookeeper_version"], ",".join(args.part_list), args.rounds, work))
         results = {}

@@ -326,6 +326,9 @@ void Server::on_zab_action(zab::Truncate& a) {
 }
 
 void Server::on_zab_action(zab::InstallSnapshot& a) {
+  // A snapshot of the history this replaces may be in progress: let it finish, and do not count it as the last
+  // snapshot (its zxid is about to mean nothing).
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();
   DataTree fresh;
   std::string error;
   if (!decode_snapshot(a.state, fresh, error) || fresh.last_zxid() != a.zxid) {

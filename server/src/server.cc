@@ -62,7 +62,6 @@ bool load_or_create_secret(const std::string& data_dir, std::string& secret, std
 
 }  // namespace
 
-
 Server::Server(ServerConfig config)
     : config_(std::move(config)),
       sessions_(0, random_secret(), mono_ms()),

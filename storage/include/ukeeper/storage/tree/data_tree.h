@@ -18,8 +18,9 @@
 // children cost the writer 2.3-2.5 / 4.5-4.6 / 2.7-14 us in two runs on this busy 2-core box (bench/tree_bench.cc):
 // O(log children), never a copy of the set.
 //
-// Memory: about 516 bytes per znode at 1M znodes with 100-byte values and 20-byte paths (RSS and
-// memory_bytes() agree): the leaf (path, Stat, ACL, data) ~430, its child entry 64, its share of the trie ~20.
+// Memory: about 420 bytes per znode at 1M znodes with 100-byte values and 20-byte paths by memory_bytes(), 460 by
+// RSS when no snapshot ran meanwhile (bench/reads.py): the leaf (path, Stat, data, a reference to its interned
+// ACL) ~335, its child entry 64, its share of the trie ~20.
 //
 // Reclamation (epoch-based, our own rather than liburcu). Measured on this 2-core box: a guard's enter+exit costs
 // ~12 ns against ~27 ns for liburcu memb's read_lock+unlock (no sys_membarrier here, so memb pays a full fence
