@@ -201,6 +201,33 @@ class Server:
         return zkproto.RawClient(self.port, **kw)
 
 
+def stop_kazoo(*clients):
+    """Stops and closes kazoo clients, ignoring the ones already gone."""
+    for c in clients:
+        try:
+            c.stop()
+            c.close()
+        except Exception:
+            pass
+
+
+def c_program(env_var, source_name, opt="-O2"):
+    """A tests/compat C program against the ZooKeeper C client: the binary the build made (its path in `env_var`),
+    or one compiled here from tests/compat/`source_name`; skips the test when neither is possible."""
+    path = os.environ.get(env_var)
+    if path:
+        assert os.access(path, os.X_OK), "%s=%s is not executable" % (env_var, path)
+        return path
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc or not os.path.exists("/usr/include/zookeeper/zookeeper.h"):
+        pytest.skip("no %s and no C compiler / libzookeeper-mt-dev" % env_var)
+    src = Path(__file__).resolve().parents[1] / "compat" / source_name
+    out = os.path.join(tempfile.mkdtemp(prefix="uk-c-"), Path(source_name).stem)
+    subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", opt, "-o", out, str(src), "-lzookeeper_mt", "-lpthread"],
+                   check=True)
+    return out
+
+
 @pytest.fixture(scope="module")
 def server_factory():
     """Starts extra servers (own config) for the current module; all stopped at module end."""
@@ -251,12 +278,7 @@ def zk_factory(server):
         return c
 
     yield make
-    for c in clients:
-        try:
-            c.stop()
-            c.close()
-        except Exception:
-            pass
+    stop_kazoo(*clients)
 
 
 @pytest.fixture

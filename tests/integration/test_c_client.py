@@ -4,30 +4,16 @@ The binary comes from UK_C_CLIENT_BIN (set by ctest); without it, the test compi
 tests/compat/zk_c_client_test.c itself with cc if libzookeeper-mt-dev is installed.
 """
 
-import os
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "compat" / "zk_c_client_test.c"
+from conftest import c_program
 
 
 @pytest.fixture(scope="module")
 def c_client_bin():
-    path = os.environ.get("UK_C_CLIENT_BIN")
-    if path:
-        assert os.access(path, os.X_OK), "UK_C_CLIENT_BIN=%s is not executable" % path
-        return path
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc or not os.path.exists("/usr/include/zookeeper/zookeeper.h"):
-        pytest.skip("no UK_C_CLIENT_BIN and no C compiler / libzookeeper-mt-dev")
-    out = os.path.join(tempfile.mkdtemp(prefix="uk-cclient-"), "zk_c_client_test")
-    subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", "-O1", "-o", out, str(SRC), "-lzookeeper_mt", "-lpthread"],
-                   check=True)
-    return out
+    return c_program("UK_C_CLIENT_BIN", "zk_c_client_test.c", opt="-O1")
 
 
 def test_c_client(server, c_client_bin):

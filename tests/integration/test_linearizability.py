@@ -123,6 +123,16 @@ class Worker(threading.Thread):
             return OP["delete"], W().ustring(o.key).int(o.version).bytes()
         return OP["getData"], W().ustring(o.key).bool(False).bytes()
 
+    def version_refusal(self, o, rep):
+        """A set or delete refused with BADVERSION or NONODE (NONODE: the session now knows the node is gone)."""
+        if rep.err == ERR["BADVERSION"]:
+            o.result = ("badversion",)
+        elif rep.err == ERR["NONODE"]:
+            o.result = ("nonode",)
+            self.seen_version[o.key] = None
+        else:
+            self.unexpected(o, rep)
+
     def finish(self, o, rep):
         """Fills in o's result from its (last) reply."""
         o.complete = now()
@@ -134,12 +144,8 @@ class Worker(threading.Thread):
                 st = rep.body.stat()
                 o.result, o.mzxid = ("ok", st.version), st.mzxid
                 self.seen_version[o.key] = st.version
-            elif err in (ERR["BADVERSION"], ERR["NONODE"]):
-                o.result = ("badversion",) if err == ERR["BADVERSION"] else ("nonode",)
-                if err == ERR["NONODE"]:
-                    self.seen_version[o.key] = None
             else:
-                self.unexpected(o, rep)
+                self.version_refusal(o, rep)
         elif o.kind == "create":
             if err == 0:
                 rep.body.ustring()
@@ -156,12 +162,8 @@ class Worker(threading.Thread):
             if err == 0:
                 o.result = ("ok",)
                 self.seen_version[o.key] = None
-            elif err in (ERR["BADVERSION"], ERR["NONODE"]):
-                o.result = ("badversion",) if err == ERR["BADVERSION"] else ("nonode",)
-                if err == ERR["NONODE"]:
-                    self.seen_version[o.key] = None
             else:
-                self.unexpected(o, rep)
+                self.version_refusal(o, rep)
         else:
             if err == 0:
                 data, st = rep.body.buffer(), rep.body.stat()

@@ -33,21 +33,17 @@ import os
 import random
 import re
 import select
-import shutil
 import socket
 import struct
 import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import zkproto
-from conftest import Server
+from conftest import Server, c_program, stop_kazoo
 
-SRC = Path(__file__).resolve().parents[1] / "compat" / "zk_c_ordering.c"
 IO_THREADS = [1, 2]
 
 
@@ -75,17 +71,7 @@ def one_server():
 
 @pytest.fixture(scope="module")
 def c_ordering_bin():
-    path = os.environ.get("UK_C_ORDERING_BIN")
-    if path:
-        assert os.access(path, os.X_OK), "UK_C_ORDERING_BIN=%s is not executable" % path
-        return path
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc or not os.path.exists("/usr/include/zookeeper/zookeeper.h"):
-        pytest.skip("no UK_C_ORDERING_BIN and no C compiler / libzookeeper-mt-dev")
-    out = os.path.join(tempfile.mkdtemp(prefix="uk-cordering-"), "zk_c_ordering")
-    subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", "-O2", "-o", out, str(SRC), "-lzookeeper_mt", "-lpthread"],
-                   check=True)
-    return out
+    return c_program("UK_C_ORDERING_BIN", "zk_c_ordering.c")
 
 
 def kazoo_client(hosts):
@@ -93,15 +79,6 @@ def kazoo_client(hosts):
     c = KazooClient(hosts=hosts, timeout=10.0)
     c.start(timeout=15)
     return c
-
-
-def stop_kazoo(*clients):
-    for c in clients:
-        try:
-            c.stop()
-            c.close()
-        except Exception:
-            pass
 
 
 _uniq = [0]
