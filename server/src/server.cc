@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <cinttypes>
 #include <cstring>
 #include <random>
@@ -664,6 +665,8 @@ std::string Server::wal_dir() const {
 
 void Server::maybe_snapshot() {
   if (snapshot_thread_.joinable()) {
+    // While it writes, the store keeps what the writer replaces for the snapshot's guard: note the peak.
+    snapshot_peak_retired_ = std::max(snapshot_peak_retired_, tree_.retired_bytes());
     if (!snapshot_done_.load(std::memory_order_acquire)) return;  // still writing
     snapshot_thread_.join();
     // The writer kept what it replaced while the snapshot's guard was open, and the snapshot thread's own
@@ -679,12 +682,16 @@ void Server::maybe_snapshot() {
     // (DIFF); one further behind gets the snapshot (SNAP).
     if (ens_) ens_->zab->compact(last_snapshot_zxid_);
     last_snapshot_zxid_ = snapshot_zxid_in_progress_;
-    UK_INFO("snapshot 0x%" PRIx64 " written", static_cast<uint64_t>(last_snapshot_zxid_));
+    UK_INFO("snapshot 0x%" PRIx64 " written in %" PRId64 " ms; the store kept up to %" PRId64
+            " KiB for it meanwhile", static_cast<uint64_t>(last_snapshot_zxid_), mono_ms() - snapshot_started_ms_,
+            snapshot_peak_retired_ / 1024);
     purge_old_files();
     return;
   }
   if (tree_.last_zxid() - last_snapshot_zxid_ < next_snapshot_after_txns_) return;
   snapshot_zxid_in_progress_ = tree_.last_zxid();
+  snapshot_started_ms_ = mono_ms();
+  snapshot_peak_retired_ = 0;
   if (!snapshot_reader_) snapshot_reader_ = std::make_unique<TreeReader>(tree_);
   snapshot_done_.store(false, std::memory_order_relaxed);
   snapshot_error_.clear();
@@ -693,8 +700,8 @@ void Server::maybe_snapshot() {
     std::string path;
     std::string error;
     {
-      ReadGuard version = std::move(guard);
-      TreeVersion v{&version, std::move(sessions)};
+      std::optional<ReadGuard> version(std::move(guard));
+      TreeVersion v{&*version, std::move(sessions), [&version] { version.reset(); }};
       if (!write_snapshot_file(v, snapshot_dir(), path, error)) snapshot_error_ = error;
     }
     snapshot_done_.store(true, std::memory_order_release);

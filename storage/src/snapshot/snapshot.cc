@@ -290,6 +290,10 @@ bool encode_to(const DataTree& tree, const Sink& sink) { return encode_to(tree, 
 bool encode_to(const TreeVersion& v, const Sink& sink) { return encode_to(*v.guard, v.sessions, sink); }
 Zxid version_zxid(const DataTree& tree) { return tree.last_zxid(); }
 Zxid version_zxid(const TreeVersion& v) { return v.guard->last_zxid(); }
+void done_reading(const DataTree&) {}
+void done_reading(const TreeVersion& v) {
+  if (v.done_reading) v.done_reading();
+}
 
 template <class Tree>
 std::string encode_snapshot_of(const Tree& tree) {
@@ -412,6 +416,7 @@ bool write_snapshot_file_of(const Tree& tree, const std::string& dir, std::strin
   int err = 0;
   const Sink sink = [&](std::string_view chunk) { return write_all(fd, chunk, err); };
   bool ok = encode_to(tree, sink);
+  done_reading(tree);  // every byte is in the file (page cache): the tree is not needed for the fdatasync
   if (!ok) error = errno_text("write", tmp, err);
   if (ok && ::fdatasync(fd) != 0) {
     error = errno_text("fdatasync", tmp, errno);

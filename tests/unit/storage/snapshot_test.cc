@@ -327,7 +327,7 @@ TEST(SnapshotCodec, AVersionEncodesAsTheTreeWasWhenItsGuardOpened) {
   TreeReader reader(b.tree);
   {
     ReadGuard guard = reader.guard();
-    TreeVersion version{&guard, b.tree.sessions()};
+    TreeVersion version{&guard, b.tree.sessions(), {}};
     // The writer moves on: new nodes, changed data, a session opened and one closed, a node deleted.
     b.create("/later", std::string("x"));
     b.set_data("/later", std::string("y"));
@@ -338,7 +338,7 @@ TEST(SnapshotCodec, AVersionEncodesAsTheTreeWasWhenItsGuardOpened) {
     EXPECT_NE(encode_snapshot(b.tree), then);
     EXPECT_EQ(encode_snapshot(version), then);
   }
-  TreeVersion now_version{nullptr, b.tree.sessions()};
+  TreeVersion now_version{nullptr, b.tree.sessions(), {}};
   ReadGuard now = reader.guard();
   now_version.guard = &now;
   EXPECT_EQ(encode_snapshot(now_version), encode_snapshot(b.tree));
@@ -636,6 +636,29 @@ TEST_F(SnapshotFiles, WriteLeavesNoTmpAndLoadFindsIt) {
   std::string error;
   EXPECT_TRUE(peek_snapshot_file(path, h, error)) << error;
   EXPECT_EQ(h.node_count, static_cast<int64_t>(tree.node_count()));
+}
+
+// The server's snapshot thread writes a version and closes its guard as soon as every node is written (before
+// the fdatasync): done_reading runs once, and the file is the version's encoding.
+TEST_F(SnapshotFiles, AVersionIsWrittenAndLetGoBeforeTheSync) {
+  const DataTree tree = varied_tree(3);
+  TreeReader reader(tree);
+  std::optional<ReadGuard> guard(reader.guard());
+  int released = 0;
+  TreeVersion version{&*guard, tree.sessions(), [&] {
+                        released++;
+                        guard.reset();
+                      }};
+  const std::string expected = encode_snapshot(version);
+  std::string path;
+  std::string error;
+  ASSERT_TRUE(write_snapshot_file(version, dir_, path, error)) << error;
+  EXPECT_EQ(released, 1);
+  EXPECT_FALSE(guard.has_value());
+  std::string bytes(fs::file_size(path), '\0');
+  std::ifstream in(path, std::ios::binary);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  EXPECT_EQ(bytes, expected);
 }
 
 TEST_F(SnapshotFiles, NoSnapshotLeavesTheTreeFresh) {

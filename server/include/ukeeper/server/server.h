@@ -175,6 +175,8 @@ class Server final : private CommitSink {
   std::thread snapshot_thread_;
   std::unique_ptr<TreeReader> snapshot_reader_;  // the snapshot thread's registration with tree_
   std::atomic<bool> snapshot_done_{false};
+  int64_t snapshot_started_ms_ = 0;
+  int64_t snapshot_peak_retired_ = 0;  // tree_.retired_bytes() at its highest while the snapshot was written
   std::string snapshot_error_;  // written by the snapshot thread, read after it is joined
   uint64_t snapshots_started_ = 0;
   int64_t next_snapshot_after_txns_ = 0;  // set from snapCount in the constructor

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -43,6 +44,9 @@ namespace uk {
 struct TreeVersion {
   const ReadGuard* guard = nullptr;
   std::map<SessionId, int32_t> sessions;
+  // Called by write_snapshot_file once every node is encoded and written, before the fdatasync: the caller can
+  // close the guard there, so the store stops keeping what the writer replaces while the disk catches up.
+  std::function<void()> done_reading;
 };
 
 // The whole tree (every node's path, data, ACL and internal Stat; sessions with timeouts; last zxid).
