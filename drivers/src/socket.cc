@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -149,6 +150,20 @@ int tcp_connect_result(int fd) {
   socklen_t len = sizeof err;
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
   return err;
+}
+
+Fd make_wake_fd() { return Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)); }
+
+void signal_wake_fd(int fd) {
+  uint64_t one = 1;
+  ssize_t ignored = ::write(fd, &one, sizeof one);
+  (void)ignored;
+}
+
+void drain_wake_fd(int fd) {
+  uint64_t count;
+  ssize_t ignored = ::read(fd, &count, sizeof count);
+  (void)ignored;
 }
 
 }  // namespace uk

@@ -19,13 +19,11 @@ namespace uk {
 
 class Server::Connection final : public Watcher {
  public:
-  Connection(uint64_t conn_id, int io_thread, std::string peer, int port, int64_t now_ms,
-             std::vector<uint64_t>* flush_list)
+  Connection(uint64_t conn_id, int io_thread, std::string peer, int port, std::vector<uint64_t>* flush_list)
       : id(conn_id),
         io(io_thread),
         peer_ip(std::move(peer)),
         peer_port(port),
-        established_ms(now_ms),
         stats(std::make_shared<ConnStats>()),
         flush_list_(flush_list) {
     client.auth_ids.push_back(Id{"ip", this->peer_ip});
@@ -50,7 +48,6 @@ class Server::Connection final : public Watcher {
   int io;  // index of the owning I/O thread
   std::string peer_ip;
   int peer_port;
-  int64_t established_ms;
   std::shared_ptr<ConnStats> stats;  // kept by the I/O thread, read here for the four-letter words
   std::deque<ToPipeline> frames;     // frames and watch registrations received and not yet handled, in order
   std::string out;                   // replies and events not yet handed to the I/O thread

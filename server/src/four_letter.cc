@@ -141,11 +141,13 @@ Server::IoTotals Server::io_totals() const {
 
 namespace {
 
-// "(queued=..,recved=..,sent=.." and, for a connected client, the session and latency fields of cons.
-std::string connection_line(const ConnStats& st, bool connected) {
+// " /ip:port[1](queued=..,recved=..,sent=..", the start of a connection's line in srvr and cons (the caller adds
+// cons's session and latency fields and closes the parenthesis).
+std::string connection_head(const std::string& ip, int port, bool connected, const ConnStats& st) {
   auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
-  return "(queued=" + std::to_string(get(st.outstanding)) + ",recved=" + std::to_string(get(st.packets_received)) +
-         ",sent=" + std::to_string(get(st.packets_sent)) + (connected ? "" : ")");
+  return " /" + ip + ":" + std::to_string(port) + "[" + (connected ? "1" : "0") + "](queued=" +
+         std::to_string(get(st.outstanding)) + ",recved=" + std::to_string(get(st.packets_received)) +
+         ",sent=" + std::to_string(get(st.packets_sent));
 }
 
 }  // namespace
@@ -157,8 +159,7 @@ std::string Server::fl_srvr(bool with_connections) const {
     s += "Clients:\n";
     for (const auto& [id, c] : conns_) {
       if (c->dead) continue;
-      s += " /" + c->peer_ip + ":" + std::to_string(c->peer_port) + "[" + (c->connected ? "1" : "0") + "]" +
-           connection_line(*c->stats, false) + "\n";
+      s += connection_head(c->peer_ip, c->peer_port, c->connected, *c->stats) + ")\n";
     }
     s += "\n";
   }
@@ -291,8 +292,7 @@ std::string Server::fl_cons() const {
   for (const auto& [id, c] : conns_) {
     if (c->dead) continue;
     const ConnStats& st = *c->stats;
-    s += " /" + c->peer_ip + ":" + std::to_string(c->peer_port) + "[" + (c->connected ? "1" : "0") + "]" +
-         connection_line(st, true);
+    s += connection_head(c->peer_ip, c->peer_port, c->connected, st);
     if (c->connected) {
       auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
       uint64_t n = std::max<uint64_t>(1, get(st.requests));

@@ -1,7 +1,6 @@
 #include "io_thread.h"
 
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,12 +44,6 @@ void store_max(std::atomic<int64_t>& a, int64_t v) {
 }
 
 void bump(std::atomic<uint64_t>& a) { a.store(a.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
-
-void write_eventfd(int fd) {
-  uint64_t one = 1;
-  ssize_t ignored = ::write(fd, &one, sizeof one);
-  (void)ignored;
-}
 
 }  // namespace
 
@@ -110,7 +103,7 @@ IoThread::IoThread(int index, const ServerConfig& config, const DataTree& tree, 
       pipeline_wake_(pipeline_wake),
       to_io_(kQueueSlots),
       to_pipeline_(kQueueSlots),
-      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+      wake_fd_(make_wake_fd()) {
   epoll_.add(wake_fd_.get(), EPOLLIN, kWakeTag);
 }
 
@@ -125,7 +118,7 @@ void IoThread::stop() {
   thread_.join();
 }
 
-void IoThread::wake() { write_eventfd(wake_fd_.get()); }
+void IoThread::wake() { signal_wake_fd(wake_fd_.get()); }
 
 uint64_t IoThread::in_flight(const Conn& c) const { return c.waiting.size() + c.watch_regs; }
 
@@ -140,9 +133,7 @@ void IoThread::run() {
     for (int i = 0; i < n; i++) {
       uint64_t tag = events[i].data.u64;
       if (tag == kWakeTag) {
-        uint64_t v;
-        ssize_t ignored = ::read(wake_fd_.get(), &v, sizeof v);
-        (void)ignored;
+        drain_wake_fd(wake_fd_.get());
         continue;
       }
       auto it = conns_.find(tag);
@@ -158,7 +149,7 @@ void IoThread::run() {
     dead_.clear();
     if (pushed_) {
       pushed_ = false;
-      write_eventfd(pipeline_wake_);
+      signal_wake_fd(pipeline_wake_);
     }
   }
   for (auto& [id, c] : conns_) close(*c, "server shutting down", false);
@@ -198,7 +189,6 @@ void IoThread::on_inbound(ToIo& m) {
       return;
     }
     // Bytes may already be waiting: level-triggered epoll reports them on the next wait.
-    conn_count_.fetch_add(1, std::memory_order_relaxed);
     conns_.emplace(m.conn, std::move(c));
     return;
   }
@@ -498,7 +488,6 @@ void IoThread::close(Conn& c, const char* why, bool tell_pipeline) {
   epoll_.remove(c.fd.get());
   c.fd.reset();
   dead_.push_back(c.id);
-  conn_count_.fetch_sub(1, std::memory_order_relaxed);
   if (!tell_pipeline) return;
   ToPipeline m;
   m.kind = ToPipeline::Kind::kClosed;

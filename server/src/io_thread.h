@@ -109,7 +109,6 @@ struct ToIo {
   bool auth_changed = false;
   uint32_t watch_acks = 0;  // kOutput: watch registrations handled
   uint64_t conn = 0;
-  int peer_port = 0;
   Fd fd;
   std::string bytes;
   std::string peer_ip;
@@ -137,8 +136,6 @@ class IoThread {
   void set_shipped_through(Zxid zxid) { shipped_through_.store(zxid, std::memory_order_release); }
   const IoCounters& counters() const { return counters_; }
   IoCounters& counters() { return counters_; }
-  int index() const { return index_; }
-  size_t connection_count() const { return conn_count_.load(std::memory_order_relaxed); }
 
  private:
   struct Conn;
@@ -172,7 +169,6 @@ class IoThread {
   bool pushed_ = false;             // handed the pipeline something this turn: wake it
   std::atomic<Zxid> shipped_through_{0};
   std::atomic<bool> stopping_{false};
-  std::atomic<size_t> conn_count_{0};
   IoCounters counters_;
   Epoll epoll_;
   Fd wake_fd_;

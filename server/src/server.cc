@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -146,7 +145,7 @@ bool Server::start(std::string& error) {
   socklen_t len = sizeof ss;
   getsockname(listen_fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len);
   bound_port_ = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  wake_fd_ = Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  wake_fd_ = make_wake_fd();
   epoll_.add(listen_fd_.get(), EPOLLIN, kListenTag);
   epoll_.add(wake_fd_.get(), EPOLLIN, kWakeTag);
   for (int i = 0; i < config_.io_threads; i++) {
@@ -180,11 +179,7 @@ void Server::stop() {
 }
 
 void Server::wake_pipeline() {
-  if (wake_fd_.valid()) {
-    uint64_t one = 1;
-    ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof one);
-    (void)ignored;
-  }
+  if (wake_fd_.valid()) signal_wake_fd(wake_fd_.get());
 }
 
 void Server::run() {
@@ -203,9 +198,7 @@ void Server::run() {
         continue;
       }
       if (tag == kWakeTag) {
-        uint64_t v;
-        ssize_t ignored = ::read(wake_fd_.get(), &v, sizeof v);
-        (void)ignored;
+        drain_wake_fd(wake_fd_.get());
         continue;
       }
       if (tag == kPeerEpollTag) continue;
@@ -265,14 +258,13 @@ void Server::accept_all() {
     per_ip++;
     uint64_t id = ++next_conn_id_;
     int io = static_cast<int>(next_io_++ % io_.size());
-    auto conn = std::make_unique<Connection>(id, io, peer, peer_port, mono_ms(), &to_flush_);
+    auto conn = std::make_unique<Connection>(id, io, peer, peer_port, &to_flush_);
     conn->established_wall_ms = wall_ms();
     ToIo adopt;
     adopt.kind = ToIo::Kind::kAdopt;
     adopt.conn = id;
     adopt.fd = std::move(fd);
     adopt.peer_ip = std::move(peer);
-    adopt.peer_port = peer_port;
     adopt.stats = conn->stats;
     adopt.auth_ids = conn->client.auth_ids;
     send_to_io(io, std::move(adopt));

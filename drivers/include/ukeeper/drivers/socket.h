@@ -70,4 +70,11 @@ class Epoll {
 // Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft limit.
 uint64_t raise_fd_limit();
 
+// Wake-up eventfds: one thread signals, another thread's epoll loop sees the fd readable and drains it.
+// make_wake_fd() is non-blocking and close-on-exec (invalid on failure); signal_wake_fd() never blocks (a wake-up
+// already pending does the job, so errors are ignored); drain_wake_fd() resets it.
+Fd make_wake_fd();
+void signal_wake_fd(int fd);
+void drain_wake_fd(int fd);
+
 }  // namespace uk
