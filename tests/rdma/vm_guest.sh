@@ -11,6 +11,8 @@ mount -t tmpfs tmp /tmp
 
 finish() {
   echo "$*"
+  # Let the console drain first: the kernel's "sysrq: Power Off" line once landed inside the marker line.
+  sleep 1
   echo o >/proc/sysrq-trigger
   sleep 30
 }
