@@ -30,6 +30,14 @@ bool Uring::prep_write(int fd, const void* buf, uint32_t len, uint64_t offset, u
               [&](io_uring_sqe* sqe) { io_uring_prep_write(sqe, fd, buf, len, offset); });
 }
 
+bool Uring::prep_write_dsync(int fd, const void* buf, uint32_t len, uint64_t offset, uint64_t user_data,
+                             bool link_next) {
+  return prep(ring_.get(), user_data, link_next, [&](io_uring_sqe* sqe) {
+    io_uring_prep_write(sqe, fd, buf, len, offset);
+    sqe->rw_flags = RWF_DSYNC;
+  });
+}
+
 bool Uring::prep_fdatasync(int fd, uint64_t user_data, bool link_next) {
   return prep(ring_.get(), user_data, link_next,
               [&](io_uring_sqe* sqe) { io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); });

@@ -103,7 +103,8 @@ IoThread::IoThread(int index, const ServerConfig& config, const DataTree& tree, 
       pipeline_wake_(pipeline_wake),
       to_io_(kQueueSlots),
       to_pipeline_(kQueueSlots),
-      wake_fd_(make_wake_fd()) {
+      wake_fd_(make_wake_fd()),
+      read_buf_(std::make_unique<char[]>(kReadChunk)) {
   epoll_.add(wake_fd_.get(), EPOLLIN, kWakeTag);
 }
 
@@ -272,15 +273,12 @@ void IoThread::on_readable(Conn& c) {
     return;
   }
   for (;;) {
-    size_t old = c.in.size();
-    c.in.resize(old + kReadChunk);
-    ssize_t n = ::read(c.fd.get(), c.in.data() + old, kReadChunk);
+    ssize_t n = ::read(c.fd.get(), read_buf_.get(), kReadChunk);
     if (n > 0) {
-      c.in.resize(old + static_cast<size_t>(n));
+      c.in.append(read_buf_.get(), static_cast<size_t>(n));
       if (static_cast<size_t>(n) < kReadChunk) break;
       continue;
     }
-    c.in.resize(old);
     if (n == 0) {
       // The client closed its side. Answer what already arrived (a 4lw client may half-close), then go.
       c.eof = true;

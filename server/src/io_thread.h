@@ -176,6 +176,9 @@ class IoThread {
   std::vector<uint64_t> dead_;     // closed this turn; destroyed at its end
   std::vector<uint64_t> dirty_;    // connections given output this turn
   std::vector<uint64_t> stalled_;  // connections with framed input left while the backlog was full
+  // Sockets are read into this and the bytes appended to the connection's input: growing the input by a whole
+  // read's room first would zero it every time (64 KiB per read; 14% of the thread's time at 64 writing clients).
+  std::unique_ptr<char[]> read_buf_;
   std::thread thread_;
 };
 

@@ -1,10 +1,14 @@
 // The per-append path: append (memory only), pump (one write + one fdatasync), completions.
 //
-// The batch fdatasync is linked to its write by default (link_fdatasync). io_uring always hands an fdatasync to a
-// worker thread, linked or not; unlinked, it also waits for the write's completion to reach this thread and be
-// resubmitted. bench/wal_bench.cc sync (100-byte appends one at a time, the two variants in alternating blocks,
-// three runs on a busy shared 2-core VM): tmpfs p50 10-11 us linked vs 18-19 us after the write; ext4 O_DIRECT
-// p50 177-196 us vs 180-217 us (a wash within the disk's noise). Linked is never slower at p50, so it stays.
+// With O_DIRECT, a batch that syncs is one write with RWF_DSYNC (dsync_direct_writes): the block layer completes
+// it without a worker thread. Otherwise the batch fdatasync is linked to its write (link_fdatasync). io_uring
+// always hands an fdatasync to a worker thread, linked or not; unlinked, it also waits for the write's completion
+// to reach this thread and be resubmitted. bench/wal_bench.cc sync (100-byte appends one at a time, the variants
+// in alternating blocks, three runs on a busy shared 2-core VM): tmpfs p50 10-11 us linked vs 18-19 us after the
+// write; ext4 O_DIRECT p50 177-196 us vs 180-217 us (a wash within the disk's noise). Linked is never slower at
+// p50, so it stays for buffered writes. On the Firecracker VM, where waking a thread on the other (idle) vCPU
+// costs ~40 us, a 4 KiB O_DIRECT write + linked fdatasync waited on through the ring's eventfd took p50 223-616 us
+// against 193-231 us for pwrite + fdatasync from the thread itself, and 202-296 us as one RWF_DSYNC write.
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
@@ -80,21 +84,25 @@ bool WalImpl::submit_batch() {
   roll_next_batch_ = false;
   const bool batch_sync = sync_due();
   const bool sync = rolls || batch_sync;
-  const bool linked_sync = sync && (rolls || options_.link_fdatasync);
+  // (A roll keeps its fdatasync: the rename linked behind it must wait for it.)
+  const bool dsync_write = sync && !rolls && direct_io_ && options_.dsync_direct_writes;
+  const bool linked_sync = sync && !dsync_write && (rolls || options_.link_fdatasync);
   const uint64_t offset = seg_end_ - tail_bytes_;  // block-aligned with O_DIRECT; 0 when rolling
   int ops = rolls ? prep_roll_head() : 0;
-  bool queued =
-      ring_->prep_write(seg_fd_, wbuf_.data(), static_cast<uint32_t>(write_bytes), offset, kOpWrite, linked_sync);
+  const auto len = static_cast<uint32_t>(write_bytes);
+  bool queued = dsync_write ? ring_->prep_write_dsync(seg_fd_, wbuf_.data(), len, offset, kOpDsyncWrite, false)
+                            : ring_->prep_write(seg_fd_, wbuf_.data(), len, offset, kOpWrite, linked_sync);
   queued = queued && (!linked_sync || ring_->prep_fdatasync(seg_fd_, batch_sync ? kOpSync : kOpRollSync, rolls));
   UK_WAL_ASSERT(queued, "io_uring submission queue full with nothing in flight", write_bytes, sync);
   ops += linked_sync ? 2 : 1;
   if (rolls) ops += prep_roll_tail();
   in_flight_ = InFlight{};
   in_flight_.active = true;
-  in_flight_.ops_left = ops + (sync && !linked_sync ? 1 : 0);  // the deferred fdatasync completes too
+  const bool deferred_sync = sync && !linked_sync && !dsync_write;
+  in_flight_.ops_left = ops + (deferred_sync ? 1 : 0);  // the deferred fdatasync completes too
   in_flight_.has_write = true;
   in_flight_.has_sync = sync;
-  in_flight_.sync_after_write = sync && !linked_sync;
+  in_flight_.sync_after_write = deferred_sync;
   in_flight_.rolls = rolls;
   in_flight_.write_bytes = static_cast<uint32_t>(write_bytes);
   in_flight_.content_end = content_end;
@@ -161,23 +169,15 @@ void WalImpl::handle_batch_op(const UringCompletion& c) {
   in_flight_.ops_left -= 1;
   switch (c.user_data) {
     case kOpWrite:
-      if (c.res < 0) {
-        fail("write", seg_path_, -c.res);
-      } else if (static_cast<uint32_t>(c.res) != in_flight_.write_bytes) {
-        // Never acknowledged; the linked fdatasync was cancelled. A retry could continue, but a short write to a
-        // preallocated file means the device is in trouble: stop.
-        fail_text("wal: write " + seg_path_ + ": short write (" + std::to_string(c.res) + " of " +
-                  std::to_string(in_flight_.write_bytes) + " bytes)");
-      }
+      check_write(c.res, "write");
       if (in_flight_.sync_after_write) submit_deferred_sync();
       break;
-    case kOpSync: {
-      syncs_completed_ += 1;
-      int res = c.res;
-      if (options_.fault_fail_sync_at > 0 && syncs_completed_ == options_.fault_fail_sync_at) res = -EIO;
-      if (res < 0) fail("fdatasync", seg_path_, -res);
+    case kOpSync:
+      if (const int res = count_sync(c.res); res < 0) fail("fdatasync", seg_path_, -res);
       break;
-    }
+    case kOpDsyncWrite:
+      check_write(count_sync(c.res), "write+fdatasync (RWF_DSYNC)");
+      break;
     case kOpOldSync:
       if (c.res < 0) fail("fdatasync", retired_path_, -c.res);
       break;
@@ -194,6 +194,23 @@ void WalImpl::handle_batch_op(const UringCompletion& c) {
       UK_WAL_ASSERT(false, "unknown completion", c.user_data, c.res);
   }
   if (in_flight_.ops_left == 0) finish_batch();
+}
+
+void WalImpl::check_write(int res, const char* what) {
+  if (res < 0) {
+    fail(what, seg_path_, -res);
+  } else if (static_cast<uint32_t>(res) != in_flight_.write_bytes) {
+    // Never acknowledged; a linked fdatasync was cancelled. A retry could continue, but a short write to a
+    // preallocated file means the device is in trouble: stop.
+    fail_text(std::string("wal: ") + what + " " + seg_path_ + ": short write (" + std::to_string(res) + " of " +
+              std::to_string(in_flight_.write_bytes) + " bytes)");
+  }
+}
+
+int WalImpl::count_sync(int res) {
+  syncs_completed_ += 1;
+  if (options_.fault_fail_sync_at > 0 && syncs_completed_ == options_.fault_fail_sync_at) return -EIO;
+  return res;
 }
 
 // link_fdatasync == false: the batch's write completed; its fdatasync goes out now (or never, after a failure).

@@ -147,9 +147,10 @@ class WalImpl final : public Wal {
     kOpRename = 4,    // roll: the spare becomes the segment
     kOpDirSync = 5,   // roll: the new name is durable
     kOpRollSync = 6,  // roll: the fdatasync a kAsync batch would not have had (not counted by fault_fail_sync_at)
-    kOpSpareAllocate = 7,  // (spare requests from here on)
-    kOpSpareZero = 8,
-    kOpSpareSync = 9,
+    kOpDsyncWrite = 7,  // a batch's write with RWF_DSYNC: its write and fdatasync in one (counted as a sync)
+    kOpSpareAllocate = 8,  // (spare requests from here on)
+    kOpSpareZero = 9,
+    kOpSpareSync = 10,
   };
   // The spare segment file, prepared one request at a time: fallocate, zero writes, fdatasync.
   enum class SpareState { kNone, kAllocating, kZeroing, kSyncing, kReady, kBroken };
@@ -194,6 +195,10 @@ class WalImpl final : public Wal {
   bool submit_sync_only();
   bool sync_due() const;
   void handle(const UringCompletion& c);
+  // A batch write's result: fails the log on an error or a short write (`what` names the operation).
+  void check_write(int res, const char* what);
+  // A batch sync's result, after fault_fail_sync_at (which may turn it into -EIO).
+  int count_sync(int res);
   void handle_batch_op(const UringCompletion& c);
   void submit_deferred_sync();
   void finish_batch();

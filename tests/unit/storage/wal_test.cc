@@ -516,6 +516,8 @@ TEST_P(WalTest, FailedFdatasyncStopsTheLog) {
   EXPECT_NE(f.find("fdatasync"), std::string::npos) << f;
   EXPECT_NE(f.find(segment_files(base_.dir).front()), std::string::npos) << f;
   EXPECT_NE(f.find(std::strerror(EIO)), std::string::npos) << f;
+  // With O_DIRECT the batch's sync is its RWF_DSYNC write; buffered, a separate fdatasync.
+  EXPECT_EQ(f.find("RWF_DSYNC") != std::string::npos, rec.direct_io) << f;
   // No more I/O, no more acknowledgements.
   w->append(3, "three");
   w->pump();

@@ -35,6 +35,10 @@ class Uring {
   // starts only after this one succeeds in full, and is cancelled (-ECANCELED) otherwise. Returns false when
   // the submission queue is full (call submit() first).
   bool prep_write(int fd, const void* buf, uint32_t len, uint64_t offset, uint64_t user_data, bool link_next);
+  // A pwritev2 with RWF_DSYNC: completes once the data is durable, as a write followed by fdatasync would (a
+  // failed flush is the write's error). On an O_DIRECT file the kernel needs no worker thread for it, where a
+  // separate fdatasync always goes to one.
+  bool prep_write_dsync(int fd, const void* buf, uint32_t len, uint64_t offset, uint64_t user_data, bool link_next);
   bool prep_fdatasync(int fd, uint64_t user_data, bool link_next);
   // fsync(2) in full (metadata too): what a directory needs after a rename.
   bool prep_fsync(int fd, uint64_t user_data, bool link_next);

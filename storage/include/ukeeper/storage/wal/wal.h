@@ -63,6 +63,10 @@ struct WalOptions {
   // true: the fdatasync of a batch is linked to its write (one submission). false: it is submitted when the
   // write completes. Measured in bench/wal_bench.cc (see the comment at the top of wal_datapath.cc).
   bool link_fdatasync = true;
+  // With O_DIRECT, a batch that needs a sync (and does not roll) is one write with RWF_DSYNC instead of a write
+  // and an fdatasync: io_uring hands every fdatasync to a worker thread, whose wake-ups cost more than the disk
+  // on a VM (see the top of wal_datapath.cc). Buffered writes keep the fdatasync.
+  bool dsync_direct_writes = true;
   // Recovery reads segment files in windows of this many bytes (a record bigger than a window gets one of its
   // own): the scan holds at most max(chunk, largest record) + a few KiB of file bytes at a time.
   uint64_t recovery_chunk_bytes = 1ull << 20;  // = wal::kDefaultScanChunkBytes
