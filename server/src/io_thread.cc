@@ -131,6 +131,7 @@ void IoThread::run() {
     // still to send, do not wait at all.
     int64_t wait_us = !dirty_.empty() ? 0 : backlog_.empty() ? 100'000 : 200;
     int n = epoll_.wait_us(events, kMaxEvents, wait_us);
+    turn_wall_ms_ = wall_ms();
     for (int i = 0; i < n; i++) {
       uint64_t tag = events[i].data.u64;
       if (tag == kWakeTag) {
@@ -256,7 +257,7 @@ void IoThread::note_answer(Conn& c, int64_t start_us) {
   s.latency_sum_us.store(s.latency_sum_us.load(std::memory_order_relaxed) + lat, std::memory_order_relaxed);
   store_max(s.latency_max_us, lat);
   store_min(s.latency_min_us, lat);
-  s.last_response_wall_ms.store(wall_ms(), std::memory_order_relaxed);
+  s.last_response_wall_ms.store(turn_wall_ms_, std::memory_order_relaxed);
   bump(counters_.packets_sent);
   bump(counters_.requests);
   counters_.latency_sum_us.store(counters_.latency_sum_us.load(std::memory_order_relaxed) + lat,
@@ -297,6 +298,8 @@ void IoThread::on_readable(Conn& c) {
 }
 
 void IoThread::process_input(Conn& c) {
+  // One clock reading for every frame taken in this call: they arrived together.
+  const int64_t now_us = mono_us();
   while (!c.closed && !c.close_after_flush && !c.four_letter) {
     size_t avail = c.in.size() - c.in_pos;
     if (avail < 4) break;
@@ -311,7 +314,7 @@ void IoThread::process_input(Conn& c) {
       c.seen_first = true;
       c.four_letter = true;
       c.in_pos += 4;
-      c.waiting.push_back(mono_us());
+      c.waiting.push_back(now_us);
       ToPipeline m;
       m.kind = ToPipeline::Kind::kFourLetter;
       m.conn = c.id;
@@ -334,20 +337,20 @@ void IoThread::process_input(Conn& c) {
     ConnStats& s = *c.stats;
     bump(s.packets_received);
     bump(counters_.packets_received);
-    s.last_heard_ms.store(mono_ms(), std::memory_order_relaxed);
+    s.last_heard_ms.store(now_us / 1000, std::memory_order_relaxed);
     int32_t op = 0;
     if (c.handshake_answered && frame.size() >= 8) {
       op = be32(frame.data() + 4);
       s.last_cxid.store(be32(frame.data()), std::memory_order_relaxed);
       s.last_op.store(op, std::memory_order_relaxed);
     }
-    if (try_serve(c, frame)) continue;
+    if (try_serve(c, frame, now_us)) continue;
     if (is_snapshot_read(static_cast<OpCode>(op))) bump(counters_.reads_forwarded);
     ToPipeline m;
     m.kind = ToPipeline::Kind::kFrame;
     m.conn = c.id;
     m.bytes = std::string(frame);
-    c.waiting.push_back(mono_us());
+    c.waiting.push_back(now_us);
     s.outstanding.store(static_cast<uint32_t>(in_flight(c)), std::memory_order_relaxed);
     bump(counters_.forwarded);
     forward(std::move(m));
@@ -358,7 +361,7 @@ void IoThread::process_input(Conn& c) {
   }
 }
 
-bool IoThread::try_serve(Conn& c, std::string_view frame) {
+bool IoThread::try_serve(Conn& c, std::string_view frame, int64_t start_us) {
   if (!c.handshake_answered || in_flight(c) != 0 || c.eof) return false;
   JuteReader r(frame);
   RequestHeader h;
@@ -366,7 +369,6 @@ bool IoThread::try_serve(Conn& c, std::string_view frame) {
   auto op = static_cast<OpCode>(h.type);
   bool ping = op == OpCode::kPing;
   if (!ping && !is_snapshot_read(op)) return false;
-  int64_t start_us = mono_us();
   ReadGuard g = reader_.guard();
   Zxid zxid = g.last_zxid();
   if (c.may_have_watches && !ping) {

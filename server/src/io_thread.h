@@ -148,7 +148,7 @@ class IoThread {
   void on_readable(Conn& c);
   void process_input(Conn& c);
   // Answers `frame` on this thread when the order and watch rules allow; false: it goes to the pipeline.
-  bool try_serve(Conn& c, std::string_view frame);
+  bool try_serve(Conn& c, std::string_view frame, int64_t start_us);
   // Hands `m` to the pipeline, or to the backlog behind what is already waiting there.
   void forward(ToPipeline m);
   void push_backlog();
@@ -166,6 +166,7 @@ class IoThread {
   SpscQueue<ToIo> to_io_;
   SpscQueue<ToPipeline> to_pipeline_;
   std::deque<ToPipeline> backlog_;  // what did not fit into to_pipeline_, in order
+  int64_t turn_wall_ms_ = 0;        // wall clock read once per loop turn (a connection's last response time)
   bool pushed_ = false;             // handed the pipeline something this turn: wake it
   std::atomic<Zxid> shipped_through_{0};
   std::atomic<bool> stopping_{false};
