@@ -59,6 +59,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in bench/
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import cluster  # noqa: E402
 import failover  # noqa: E402
+import redact  # noqa: E402
 
 
 def _load_compare():
@@ -865,8 +866,7 @@ def main():
         print(text, end="", flush=True)
         os.makedirs(args.out, exist_ok=True)
         base = os.path.join(args.out, stamp + "-reads")
-        with open(base + ".txt", "w") as f:
-            f.write(text)
+        redact.write_text(base + ".txt", text)
         doc = {"tool": "bench/reads.py", "machine": meta,
                "settings": {k: v for k, v in vars(args).items() if k not in ("out", "build")},
                "command": shlex.join(["bench/reads.py"] + sys.argv[1:]),
@@ -875,8 +875,7 @@ def main():
                            "zookeeper": "forceSync=yes, tickTime=2000, maxClientCnxns=0, admin.enableServer=false; "
                            "JVM default options, Debian classpath"},
                "results": results}
-        with open(base + ".json", "w") as f:
-            json.dump(doc, f, indent=1)
+        redact.write_json(base + ".json", doc)
         log("# wrote %s.txt and .json" % os.path.relpath(base, ROOT))
         ok = True
     finally:

@@ -27,6 +27,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import redact  # noqa: E402
 RESULT = re.compile(r"^(?:\s*vm\| )?(?:\w+: )?RESULT (\{.*\})\s*$")
 IR_LINE = re.compile(r"^(?:\s*vm\| )?UKB_IR (\S+) (\d+)\s*$")  # label Ir (from the VM's init)
 MAC_A, MAC_B = "02:00:00:00:0e:01", "02:00:00:00:0e:02"
@@ -443,8 +445,8 @@ def reanalyse(base):
                 c["breakdown"] = {side: breakdown(os.path.join(dumps, f"{t}-{side}-{n}.callgrind"), n)
                                   for side in ("leader", "follower")}
     text = table(report)
-    open(base + ".txt", "w").write(text)
-    json.dump(report, open(base + ".json", "w"), indent=1)
+    redact.write_text(base + ".txt", text)
+    redact.write_json(base + ".json", report)
     log(text)
     return 0
 
@@ -512,8 +514,8 @@ def main():
     os.makedirs(a.out_dir, exist_ok=True)
     report["failed_attempts"] = FAILURES
     text = table(report)
-    open(base + ".txt", "w").write(text)
-    json.dump(report, open(base + ".json", "w"), indent=1)
+    redact.write_text(base + ".txt", text)
+    redact.write_json(base + ".json", report)
     log(text)
     log(f"wrote {base}.txt and {base}.json")
     return 0
