@@ -1,4 +1,5 @@
-// The per-append path: append (memory only), pump (one write + one fdatasync), completions.
+// The per-append path: append (memory only), pump (one durable write per batch: RWF_DSYNC, or a write and an
+// fdatasync), completions.
 //
 // With O_DIRECT, a batch that syncs is one write with RWF_DSYNC (dsync_direct_writes): the block layer completes
 // it without a worker thread. Otherwise the batch fdatasync is linked to its write (link_fdatasync). io_uring
