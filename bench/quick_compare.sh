@@ -3,6 +3,7 @@
 # ZooKeeper forceSync=yes), data directories on the same disk:
 #   - one client: getData and setData round trips (uk_rtt_probe), with the loopback TCP echo floor and the
 #     4 KiB write + fdatasync floor of the data directory measured in the same process;
+#   - the same three single-client figures interleaved (--interleave): a durable setData's cost above its floors;
 #   - setData throughput and latency with 1, 16 and 64 concurrent clients (one connection each, closed loop).
 # Rounds alternate between the servers. Usage: bench/quick_compare.sh [ROUNDS] [OPS] [SECONDS] [DATA_PARENT]
 # (needs the release build in build/ and tools/setup.sh; DATA_PARENT defaults to a fresh dir under bench/results)
@@ -53,7 +54,7 @@ echo "# each round: $ops ops per single-client figure (after warm-up), ${seconds
 for r in $(seq 1 "$rounds"); do
   echo "## round $r"
   build/bin/uk_rtt_probe --port "$uk_port" --ops "$ops" --warmup 1000 --label ukeeper --fsync-dir "$work/uk" \
-    --clients 1,16,64 --seconds "$seconds"
+    --clients 1,16,64 --seconds "$seconds" --interleave "$ops"
   build/bin/uk_rtt_probe --port "$zk_port" --ops "$ops" --warmup 1000 --label zookeeper --fsync-dir "$work/zk" \
-    --clients 1,16,64 --seconds "$seconds"
+    --clients 1,16,64 --seconds "$seconds" --interleave "$ops"
 done

@@ -2,6 +2,9 @@
 // one client against a server (ukeeper or Apache ZooKeeper alike), setData throughput with N concurrent clients,
 // and the floors beside them from the same run: the loopback TCP round trip of the same message size (to an
 // in-process echo server) and, with --fsync-dir, the latency of a 4 KiB write + fdatasync in that directory.
+// With --interleave N (and --fsync-dir) it also takes the three single-client figures in turn, N rounds of one
+// echo, one setData and one fdatasync, and prints what a durable setData costs above the floors measured in the
+// same moments (the machine's drift between separate runs is often larger than the difference sought).
 // A precursor of ukbench (the bench suite issue); it prints what it ran and how many operations.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -85,45 +88,62 @@ struct Summary {
 };
 
 // Loopback TCP echo of `bytes`-sized messages: the floor under any request/response on this machine.
-Summary echo_rtt(int ops, size_t bytes) {
-  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd, 1) != 0) die("echo listen");
-  socklen_t len = sizeof a;
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
-  std::thread echo([lfd, bytes] {
-    int c = ::accept(lfd, nullptr, nullptr);
-    int one = 1;
-    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    std::string buf(bytes, '\0');
-    for (;;) {
-      size_t off = 0;
-      while (off < bytes) {
-        ssize_t n = ::read(c, buf.data() + off, bytes - off);
-        if (n <= 0) {
-          ::close(c);
-          return;
+class EchoPair {
+ public:
+  explicit EchoPair(size_t bytes) : bytes_(bytes), msg_(bytes, 'x'), back_(bytes, '\0') {
+    lfd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(lfd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd_, 1) != 0) die("echo listen");
+    socklen_t len = sizeof a;
+    getsockname(lfd_, reinterpret_cast<sockaddr*>(&a), &len);
+    echo_ = std::thread([this] {
+      int c = ::accept(lfd_, nullptr, nullptr);
+      int one = 1;
+      setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      std::string buf(bytes_, '\0');
+      for (;;) {
+        size_t off = 0;
+        while (off < bytes_) {
+          ssize_t n = ::read(c, buf.data() + off, bytes_ - off);
+          if (n <= 0) {
+            ::close(c);
+            return;
+          }
+          off += static_cast<size_t>(n);
         }
-        off += static_cast<size_t>(n);
+        write_all(c, buf);
       }
-      write_all(c, buf);
-    }
-  });
-  int fd = connect_to("127.0.0.1", ntohs(a.sin_port));
-  std::string msg(bytes, 'x');
-  std::string back(bytes, '\0');
-  Summary s;
-  for (int i = 0; i < ops; i++) {
-    auto t0 = Clock::now();
-    write_all(fd, msg);
-    read_exact(fd, back.data(), bytes);
-    s.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    });
+    fd_ = connect_to("127.0.0.1", ntohs(a.sin_port));
   }
-  ::close(fd);
-  echo.join();
-  ::close(lfd);
+  ~EchoPair() {
+    ::close(fd_);
+    echo_.join();
+    ::close(lfd_);
+  }
+  // One round trip, in microseconds.
+  double once() {
+    auto t0 = Clock::now();
+    write_all(fd_, msg_);
+    read_exact(fd_, back_.data(), bytes_);
+    return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+  }
+
+ private:
+  size_t bytes_;
+  std::string msg_;
+  std::string back_;
+  int lfd_ = -1;
+  int fd_ = -1;
+  std::thread echo_;
+};
+
+Summary echo_rtt(int ops, size_t bytes) {
+  EchoPair echo(bytes);
+  Summary s;
+  for (int i = 0; i < ops; i++) s.us.push_back(echo.once());
   return s;
 }
 
@@ -192,21 +212,41 @@ std::string set_body(const std::string& path, const std::string& value) {
 }
 
 // 4 KiB pwrite + fdatasync in `dir`: the floor under one durable commit there.
-Summary fsync_floor(const std::string& dir, int ops) {
-  std::string path = dir + "/uk-rtt-probe-fsync.tmp";
-  int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_TRUNC, 0600);
-  if (fd < 0) die("open fsync probe file");
-  std::string block(4096, 'f');
-  Summary s;
-  for (int i = 0; i < ops; i++) {
-    auto t0 = Clock::now();
-    if (::pwrite(fd, block.data(), block.size(), static_cast<off_t>(i % 256) * 4096) != 4096) die("pwrite");
-    if (::fdatasync(fd) != 0) die("fdatasync");
-    s.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+class FsyncProbe {
+ public:
+  explicit FsyncProbe(const std::string& dir) : path_(dir + "/uk-rtt-probe-fsync.tmp"), block_(4096, 'f') {
+    fd_ = ::open(path_.c_str(), O_CREAT | O_RDWR | O_TRUNC, 0600);
+    if (fd_ < 0) die("open fsync probe file");
   }
-  ::close(fd);
-  ::unlink(path.c_str());
+  ~FsyncProbe() {
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  // One pwrite + fdatasync, in microseconds.
+  double once() {
+    auto t0 = Clock::now();
+    if (::pwrite(fd_, block_.data(), block_.size(), static_cast<off_t>(next_++ % 256) * 4096) != 4096) die("pwrite");
+    if (::fdatasync(fd_) != 0) die("fdatasync");
+    return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+  }
+
+ private:
+  std::string path_;
+  std::string block_;
+  int fd_ = -1;
+  uint64_t next_ = 0;
+};
+
+Summary fsync_floor(const std::string& dir, int ops) {
+  FsyncProbe probe(dir);
+  Summary s;
+  for (int i = 0; i < ops; i++) s.us.push_back(probe.once());
   return s;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
 }  // namespace
@@ -221,6 +261,7 @@ int main(int argc, char** argv) {
   std::string fsync_dir;
   std::vector<int> client_counts;
   double seconds = 5.0;
+  int interleave = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     std::string v = argv[i + 1];
@@ -232,6 +273,7 @@ int main(int argc, char** argv) {
     else if (k == "--label") label = v;
     else if (k == "--fsync-dir") fsync_dir = v;
     else if (k == "--seconds") seconds = std::atof(v.c_str());
+    else if (k == "--interleave") interleave = std::atoi(v.c_str());
     else if (k == "--clients") {
       // comma-separated client counts for the setData throughput runs, e.g. 1,16,64
       for (size_t at = 0; at <= v.size();) {
@@ -242,7 +284,7 @@ int main(int argc, char** argv) {
       }
     } else {
       std::fprintf(stderr, "usage: uk_rtt_probe [--host H] [--port P] [--ops N] [--warmup N] [--value-bytes B] "
-                           "[--label NAME] [--fsync-dir DIR] [--clients 1,16,64] [--seconds S]\n");
+                           "[--label NAME] [--fsync-dir DIR] [--clients 1,16,64] [--seconds S] [--interleave N]\n");
       return 2;
     }
   }
@@ -274,6 +316,43 @@ int main(int argc, char** argv) {
   measure(4, get).print("getData", (label + " " + host + ":" + std::to_string(port)).c_str());
   measure(5, set).print("setData", (label + " " + host + ":" + std::to_string(port)).c_str());
   if (!fsync_dir.empty()) fsync_floor(fsync_dir, std::max(200, ops / 20)).print("fdatasync", fsync_dir.c_str());
+  if (interleave > 0 && !fsync_dir.empty()) {
+    // The same three measurements taken in turn, N times (order rotating each iteration), so that the machine's
+    // drift hits all three alike: what a durable setData costs above its two floors in the same moments.
+    EchoPair echo(value_bytes + 40);
+    FsyncProbe fsync(fsync_dir);
+    Summary e, w, f;
+    std::vector<double> over_fsync, over_both;
+    for (int i = 0; i < interleave; i++) {
+      double te = 0, tw = 0, tf = 0;
+      for (int k = 0; k < 3; k++) {
+        switch ((i + k) % 3) {
+          case 0: te = echo.once(); break;
+          case 1: {
+            auto t0 = Clock::now();
+            if (zk.call(5, set) != 0) die("setData failed");
+            tw = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+            break;
+          }
+          default: tf = fsync.once(); break;
+        }
+      }
+      e.us.push_back(te);
+      w.us.push_back(tw);
+      f.us.push_back(tf);
+      over_fsync.push_back(tw - tf);
+      over_both.push_back(tw - tf - te);
+    }
+    std::printf("# interleaved: %d rounds of one loopback echo, one setData, one 4 KiB pwrite + fdatasync in %s\n",
+                interleave, fsync_dir.c_str());
+    const std::string target = label + " " + host + ":" + std::to_string(port);
+    e.print("tcp-echo", "loopback");
+    w.print("setData", target.c_str());
+    f.print("fdatasync", fsync_dir.c_str());
+    std::printf("%-10s %-24s setData - fdatasync: median %.1f us (p50s: %.1f); setData - fdatasync - echo: median "
+                "%.1f us\n", "overhead", label.c_str(), median(over_fsync), median(w.us) - median(f.us),
+                median(over_both));
+  }
   for (int n : client_counts) {
     // N connections, each closed loop on its own node; throughput over `seconds`, latency of every op.
     std::atomic<bool> go{false};
