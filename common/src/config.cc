@@ -719,7 +719,10 @@ const KeySpec kKeys[] = {
     {"client.portUnification", apply_tls_key},
     {"initLimit", [](Parser& p, const Entry& e) { return p.set_int(e, 1, kIntMax, &p.cfg().init_limit); }},
     {"syncLimit", [](Parser& p, const Entry& e) { return p.set_int(e, 1, kIntMax, &p.cfg().sync_limit); }},
-    {"ioThreads", [](Parser& p, const Entry& e) { return p.set_int(e, 1, 64, &p.cfg().io_threads, ""); }},
+    {"ioThreads",
+     [](Parser& p, const Entry& e) {
+       return p.set_int(e, 0, 64, &p.cfg().io_threads, " (0: the pipeline thread serves the clients itself)");
+     }},
     {"maxClientCnxns",
      [](Parser& p, const Entry& e) { return p.set_int(e, 0, kIntMax, &p.cfg().max_client_cnxns, " (0: no limit)"); }},
     {"minSessionTimeout",

@@ -219,7 +219,7 @@ std::string Server::fl_mntr() const {
   kv("zk_global_sessions", std::to_string(sessions_.all().size()));
   kv("zk_connections_refused", std::to_string(counters_.connections_refused));
   kv("zk_bad_frames", std::to_string(t.bad_frames));
-  kv("zk_ukeeper_io_threads", std::to_string(io_.size()));
+  kv("zk_ukeeper_io_threads", std::to_string(config_.io_threads));
   kv("zk_ukeeper_reads_served_on_io_threads", std::to_string(t.reads_served));
   kv("zk_ukeeper_reads_via_pipeline", std::to_string(t.reads_forwarded));
   kv("zk_ukeeper_requests_to_pipeline", std::to_string(t.forwarded));

@@ -113,47 +113,68 @@ IoThread::~IoThread() { stop(); }
 void IoThread::start() { thread_ = std::thread([this] { run(); }); }
 
 void IoThread::stop() {
+  if (inline_) {
+    close_all();
+    return;
+  }
   if (!thread_.joinable()) return;
   stopping_.store(true);
   wake();
   thread_.join();
 }
 
-void IoThread::wake() { signal_wake_fd(wake_fd_.get()); }
+void IoThread::wake() {
+  if (!inline_) signal_wake_fd(wake_fd_.get());
+}
 
 uint64_t IoThread::in_flight(const Conn& c) const { return c.waiting.size() + c.watch_regs; }
 
 void IoThread::run() {
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    poll_sockets(wanted_wait_us());
+    finish_turn();
+  }
+  close_all();
+}
+
+int64_t IoThread::wanted_wait_us() const {
+  // With a backlog towards the pipeline, come back soon to push it even if nothing else happens; with output
+  // still to send, do not wait at all.
+  return !dirty_.empty() ? 0 : backlog_.empty() ? 100'000 : 200;
+}
+
+void IoThread::poll_sockets(int64_t wait_us) {
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
-  while (!stopping_.load(std::memory_order_relaxed)) {
-    // With a backlog towards the pipeline, come back soon to push it even if nothing else happens; with output
-    // still to send, do not wait at all.
-    int64_t wait_us = !dirty_.empty() ? 0 : backlog_.empty() ? 100'000 : 200;
-    int n = epoll_.wait_us(events, kMaxEvents, wait_us);
-    turn_wall_ms_ = wall_ms();
-    for (int i = 0; i < n; i++) {
-      uint64_t tag = events[i].data.u64;
-      if (tag == kWakeTag) {
-        drain_wake_fd(wake_fd_.get());
-        continue;
-      }
-      auto it = conns_.find(tag);
-      if (it == conns_.end() || it->second->closed) continue;
-      Conn& c = *it->second;
-      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) on_readable(c);
-      if (!c.closed && (events[i].events & EPOLLOUT)) flush(c);
+  int n = epoll_.wait_us(events, kMaxEvents, wait_us);
+  turn_wall_ms_ = wall_ms();
+  for (int i = 0; i < n; i++) {
+    uint64_t tag = events[i].data.u64;
+    if (tag == kWakeTag) {
+      drain_wake_fd(wake_fd_.get());
+      continue;
     }
-    drain_inbound();
-    push_backlog();
-    flush_dirty();
-    for (uint64_t id : dead_) conns_.erase(id);
-    dead_.clear();
-    if (pushed_) {
-      pushed_ = false;
-      signal_wake_fd(pipeline_wake_);
-    }
+    auto it = conns_.find(tag);
+    if (it == conns_.end() || it->second->closed) continue;
+    Conn& c = *it->second;
+    if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) on_readable(c);
+    if (!c.closed && (events[i].events & EPOLLOUT)) flush(c);
   }
+}
+
+void IoThread::finish_turn() {
+  drain_inbound();
+  push_backlog();
+  flush_dirty();
+  for (uint64_t id : dead_) conns_.erase(id);
+  dead_.clear();
+  if (pushed_) {
+    pushed_ = false;
+    if (!inline_) signal_wake_fd(pipeline_wake_);
+  }
+}
+
+void IoThread::close_all() {
   for (auto& [id, c] : conns_) close(*c, "server shutting down", false);
   conns_.clear();
 }

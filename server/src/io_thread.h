@@ -125,7 +125,17 @@ class IoThread {
   IoThread& operator=(const IoThread&) = delete;
 
   void start();
-  // Asks the thread to close its connections and end, and joins it.
+  // ioThreads=0: no thread of its own. The pipeline thread nests epoll_fd() in its own set and runs the turns
+  // itself (poll_sockets when it fires, finish_turn after taking in the frames and after handing out replies), so
+  // a write's hand-offs are function calls instead of wake-ups of another thread.
+  void start_inline() { inline_ = true; }
+  bool is_inline() const { return inline_; }
+  int epoll_fd() const { return epoll_.fd(); }
+  void poll_sockets(int64_t wait_us);
+  void finish_turn();
+  // How long the loop driving this may sleep: 0 with output to send, briefly with a backlog towards the pipeline.
+  int64_t wanted_wait_us() const;
+  // Asks the thread to close its connections and end, and joins it (inline: closes them now).
   void stop();
 
   // Pipeline side.
@@ -141,6 +151,7 @@ class IoThread {
   struct Conn;
 
   void run();
+  void close_all();
   void drain_inbound();
   void flush_dirty();
   void on_inbound(ToIo& m);
@@ -170,6 +181,7 @@ class IoThread {
   bool pushed_ = false;             // handed the pipeline something this turn: wake it
   std::atomic<Zxid> shipped_through_{0};
   std::atomic<bool> stopping_{false};
+  bool inline_ = false;
   IoCounters counters_;
   Epoll epoll_;
   Fd wake_fd_;

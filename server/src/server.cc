@@ -29,6 +29,7 @@ namespace {
 constexpr uint64_t kListenTag = 0;
 constexpr uint64_t kWakeTag = 1;
 constexpr uint64_t kWalTag = 2;
+constexpr uint64_t kIoInlineTag = 4;  // ioThreads=0: the client I/O epoll set, nested (kPeerEpollTag is 3)
 constexpr int64_t kReapIntervalMs = 1000;
 // How often an idle loop lets the znode store free what closed read guards held (each write frees what it can
 // at its end; this covers the last writes before a quiet spell). With nothing retired it returns at once.
@@ -148,11 +149,16 @@ bool Server::start(std::string& error) {
   wake_fd_ = make_wake_fd();
   epoll_.add(listen_fd_.get(), EPOLLIN, kListenTag);
   epoll_.add(wake_fd_.get(), EPOLLIN, kWakeTag);
-  for (int i = 0; i < config_.io_threads; i++) {
+  for (int i = 0; i < std::max(config_.io_threads, 1); i++) {
     auto link = std::make_unique<IoLink>();
     link->thread = std::make_unique<IoThread>(i, config_, tree_, wake_fd_.get());
     link->thread->set_shipped_through(tree_.last_zxid());
-    link->thread->start();
+    if (config_.io_threads == 0) {
+      link->thread->start_inline();
+      epoll_.add(link->thread->epoll_fd(), EPOLLIN, kIoInlineTag);
+    } else {
+      link->thread->start();
+    }
     io_.push_back(std::move(link));
   }
   started_mono_ms_ = mono_ms();
@@ -189,8 +195,11 @@ void Server::run() {
   int64_t next_tree_reclaim_ms = 0;
   // Session deadlines are checked at a fraction of the tick so expiry is never late by more than that.
   const int check_interval_ms = std::clamp(config_.tick_time_ms / 4, 10, 500);
+  IoThread* inline_io = io_.front()->thread->is_inline() ? io_.front()->thread.get() : nullptr;
   while (!stopping_.load()) {
-    int n = epoll_.wait_us(events, kMaxEvents, ensemble_wait_us(mono_ms(), check_interval_ms));
+    int64_t wait_us = ensemble_wait_us(mono_ms(), check_interval_ms);
+    if (inline_io != nullptr) wait_us = std::min(wait_us, inline_io->wanted_wait_us());
+    int n = epoll_.wait_us(events, kMaxEvents, wait_us);
     for (int i = 0; i < n; i++) {
       uint64_t tag = events[i].data.u64;
       if (tag == kListenTag) {
@@ -202,11 +211,16 @@ void Server::run() {
         continue;
       }
       if (tag == kPeerEpollTag) continue;
+      if (tag == kIoInlineTag) {
+        inline_io->poll_sockets(0);
+        continue;
+      }
       if (tag == kWalTag) {
         wal_->reap();
         continue;
       }
     }
+    if (inline_io != nullptr) inline_io->finish_turn();  // what it read goes to the queue drained next
     drain_io();
     int64_t now = mono_ms();
     if (ens_) ensemble_turn(now);
@@ -228,6 +242,7 @@ void Server::run() {
       next_purge_ms_ = now + purge_interval_ms_;
     }
     ship_output();
+    if (inline_io != nullptr) inline_io->finish_turn();  // the replies of this turn go out now
     reap_dead_connections();
   }
   if (fatal_.empty() && !wal_->sync_all()) fatal_ = wal_->failure();

@@ -315,7 +315,8 @@ def mntr_values(port):
 @pytest.mark.skipif(IS_ZK, reason="ukeeper's ioThreads key")
 def test_io_threads_serve_reads_or_refuse_with_the_key_named():
     """ioThreads=3 starts three client I/O threads that share the connections and answer reads themselves (mntr
-    counts them); a count outside 1..64 stops the server at start with a message naming the key."""
+    counts them); ioThreads=0 runs the same client I/O on the pipeline thread; a count outside 0..64 stops the
+    server at start with a message naming the key."""
     three = Server(name="io-threads", cfg={"ioThreads": "3"})
     try:
         three.start()
@@ -336,7 +337,22 @@ def test_io_threads_serve_reads_or_refuse_with_the_key_named():
     finally:
         three.stop()
         three.cleanup()
-    for bad in ("0", "65", "two"):
+    inline = Server(name="io-inline", cfg={"ioThreads": "0"})
+    try:
+        inline.start()
+        c = inline.raw()
+        c.create("/io", b"y")
+        before = int(mntr_values(inline.port)["zk_ukeeper_reads_served_on_io_threads"])
+        for _ in range(10):
+            assert c.get("/io")[0] == b"y"
+        m = mntr_values(inline.port)
+        assert m["zk_ukeeper_io_threads"] == "0"
+        assert int(m["zk_ukeeper_reads_served_on_io_threads"]) - before >= 10, m
+        c.close()
+    finally:
+        inline.stop()
+        inline.cleanup()
+    for bad in ("-1", "65", "two"):
         refused = Server(name="io-threads-bad", cfg={"ioThreads": bad})
         try:
             with pytest.raises(RuntimeError) as failed:

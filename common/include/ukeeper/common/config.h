@@ -80,6 +80,8 @@ struct ServerConfig {
   int max_client_cnxns = 60;  // per client IP; 0 = unlimited
   // ioThreads: client I/O threads (connections are spread over them; each serves reads from the lock-free
   // store). The pipeline thread (consensus, log, apply) is one more, so the default 1 fits a 2-core laptop.
+  // 0: no I/O thread; the pipeline thread runs the same client I/O code itself (no hand-off between threads on a
+  // write: the lowest write latency where waking another core is slow, at the cost of read throughput).
   int io_threads = 1;
   // -1 until resolved: resolve() sets them to 2x and 20x tickTime when the file did not.
   int min_session_timeout_ms = -1;

@@ -56,6 +56,8 @@ class Epoll {
  public:
   Epoll();
   bool valid() const { return fd_.valid(); }
+  // Readable whenever an event is ready: lets one Epoll be nested in another's set.
+  int fd() const { return fd_.get(); }
   bool add(int fd, uint32_t events, uint64_t tag);
   bool modify(int fd, uint32_t events, uint64_t tag);
   void remove(int fd);
