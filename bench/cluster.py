@@ -70,7 +70,7 @@ class Ensemble:
     """Three members of one kind ("ukeeper" or "zookeeper") under work/<kind>-3node/member<N>/."""
 
     def __init__(self, kind, work, ukeeper_bin, registry, taken_ports, tick_ms=2000, init_limit=10, sync_limit=5,
-                 size=3):
+                 size=3, ukeeper_extra=()):
         self.kind, self.ukeeper_bin, self.registry = kind, ukeeper_bin, registry
         self.settings = {"tickTime": tick_ms, "initLimit": init_limit, "syncLimit": sync_limit}
         self.members = {}
@@ -83,7 +83,8 @@ class Ensemble:
             lines = ["tickTime=%d" % tick_ms, "initLimit=%d" % init_limit, "syncLimit=%d" % sync_limit,
                      "dataDir=%s" % m.data_dir, "clientPort=%d" % m.port, "clientPortAddress=127.0.0.1",
                      "4lw.commands.whitelist=*", "maxClientCnxns=0"]
-            lines += ["durability=fsync"] if kind == "ukeeper" else ["forceSync=yes", "admin.enableServer=false"]
+            lines += ["durability=fsync"] + list(ukeeper_extra) if kind == "ukeeper" else \
+                ["forceSync=yes", "admin.enableServer=false"]
             lines += ["server.%d=127.0.0.1:%d:%d" % (j, q, e) for j, (q, e) in quorum.items()]
             with open(m.cfg_path, "w") as f:
                 f.write("\n".join(lines) + "\n")

@@ -6,10 +6,11 @@ usage: bench/reads.py [--quick] [--rounds N] [--duration S] [--warmup S] [--serv
                       [--write-rate 2000] [--mix-read-rate 10000] [--mix-connections 16]
                       [--znodes 1000000] [--parts throughput,writes,memory] [--build DIR] [--out DIR] [--keep-data]
 
-Three targets run side by side on loopback, data directories on the same disk under bench/results/tmp/, with
+Four targets run side by side on loopback, data directories on the same disk under bench/results/tmp/, with
 bench/compare's settings (ukeeper durability=fsync, ZooKeeper forceSync=yes, tickTime=2000, maxClientCnxns=0; the
 ZooKeeper JVM with the Debian classpath and the JVM's default options, as bench/compare starts it):
-  uk1 = ukeeper ioThreads=1, uk2 = ukeeper ioThreads=2, zk = Apache ZooKeeper (Debian package `zookeeper`).
+  uk0 = ukeeper ioThreads=0 (the pipeline thread serves the clients itself), uk1 = ukeeper ioThreads=1, uk2 =
+  ukeeper ioThreads=2, zk = Apache ZooKeeper (Debian package `zookeeper`).
 
 1. throughput: ukbench `read` (getData of --keys znodes of --value-bytes bytes, uniform keys), closed loop, each of
    --connections connections keeping --window requests in flight; throughput and p50/p99/p99.9 per target, the
@@ -26,7 +27,7 @@ ZooKeeper JVM with the Debian classpath and the JVM's default options, as bench/
    (/proc/PID/status) and mntr zk_ukeeper_bytes_per_znode / tree_memory_bytes. ZooKeeper: heap used after
    `jcmd PID GC.run` (GC.heap_info) before/after, and VmRSS. Bytes per znode = delta / znodes created.
 
-Parts 1 and 2 run --rounds rounds; in each the targets go in alternating order (uk1 uk2 zk, then zk uk2 uk1, ...);
+Parts 1 and 2 run --rounds rounds; in each the targets go in alternating order (uk0 uk1 uk2 zk, then zk uk2 uk1 uk0, ...);
 figures are the median over rounds with the spread (min-max). Every ukbench process and the loader are on this
 machine, on the same cores as the servers: the text says how many cores that is.
 
@@ -74,8 +75,9 @@ compare = _load_compare()
 log = compare.log
 children = compare.children  # every process started here too; compare.stop_all() stops them
 
-TARGETS = ("uk1", "uk2", "zk")
-NAMES = {"uk1": "ukeeper ioThreads=1", "uk2": "ukeeper ioThreads=2", "zk": "ZooKeeper"}
+TARGETS = ("uk0", "uk1", "uk2", "zk")
+NAMES = {"uk0": "ukeeper ioThreads=0", "uk1": "ukeeper ioThreads=1", "uk2": "ukeeper ioThreads=2", "zk": "ZooKeeper"}
+IO_THREADS = {"uk0": 0, "uk1": 1, "uk2": 2}
 TOOLS = ("ukeeper", "ukbench")
 MNTR_KEYS = ("zk_ukeeper_reads_served_on_io_threads", "zk_ukeeper_reads_via_pipeline",
              "zk_ukeeper_requests_to_pipeline", "zk_packets_received")
@@ -582,8 +584,8 @@ def header(meta, args, load_after):
         "# ukeeper %s, durability=fsync; binary %s" % (m["ukeeper_commit"], m["ukeeper_binary"]),
         "# Apache ZooKeeper %s (Debian), forceSync=yes, %s; JVM with the JVM's default options (bench/compare's)%s"
         % (m["zookeeper_version"], m["java_version"], ("; in part 3: %s" % m["zk_jvm"]) if m.get("zk_jvm") else ""),
-        "# both: tickTime=2000, maxClientCnxns=0, standalone on 127.0.0.1; uk1 = ukeeper ioThreads=1, uk2 = ukeeper "
-        "ioThreads=2, zk = ZooKeeper (all three up side by side in parts 1-2)",
+        "# both: tickTime=2000, maxClientCnxns=0, standalone on 127.0.0.1; uk0/uk1/uk2 = ukeeper ioThreads=0/1/2, "
+        "zk = ZooKeeper (all four up side by side in parts 1-2)",
         "# command: %s" % shlex.join(["bench/reads.py"] + sys.argv[1:]),
         "# runs: parts %s; %d round(s) of parts 1-2, target order alternating per round (%s / %s); per ukbench run "
         "%.1fs warm-up + %.1fs measured; servers warmed %.0fs each first (mixed:50/50, 16 connections)"
@@ -825,11 +827,11 @@ def main():
         if "throughput" in args.part_list or "writes" in args.part_list:
             procs = {}
             for t in TARGETS:
-                procs[t], _ = start_server(t, work, bindir, ports[t], io_threads=2 if t == "uk2" else 1)
+                procs[t], _ = start_server(t, work, bindir, ports[t], io_threads=IO_THREADS.get(t, 1))
             pids = {t: procs[t].pid for t in TARGETS}
-            for t in ("uk1", "uk2"):
+            for t in IO_THREADS:
                 m = mntr(ports[t])
-                if m.get("zk_ukeeper_io_threads") != (2 if t == "uk2" else 1):
+                if m.get("zk_ukeeper_io_threads") != IO_THREADS[t]:
                     raise RuntimeError("%s reports zk_ukeeper_io_threads=%s" % (t, m.get("zk_ukeeper_io_threads")))
             warm_up(args, bindir, raw, ports, pids)
             if "throughput" in args.part_list:
@@ -870,8 +872,8 @@ def main():
         doc = {"tool": "bench/reads.py", "machine": meta,
                "settings": {k: v for k, v in vars(args).items() if k not in ("out", "build")},
                "command": shlex.join(["bench/reads.py"] + sys.argv[1:]),
-               "servers": {"ukeeper": "durability=fsync, tickTime=2000, maxClientCnxns=0; uk1 ioThreads=1, uk2 "
-                           "ioThreads=2, memory part ioThreads=1",
+               "servers": {"ukeeper": "durability=fsync, tickTime=2000, maxClientCnxns=0; uk0/uk1/uk2 "
+                           "ioThreads=0/1/2, memory part ioThreads=1",
                            "zookeeper": "forceSync=yes, tickTime=2000, maxClientCnxns=0, admin.enableServer=false; "
                            "JVM default options, Debian classpath"},
                "results": results}
