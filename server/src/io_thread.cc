@@ -162,16 +162,16 @@ void IoThread::poll_sockets(int64_t wait_us) {
   }
 }
 
-void IoThread::finish_turn() {
+bool IoThread::finish_turn() {
   drain_inbound();
   push_backlog();
   flush_dirty();
   for (uint64_t id : dead_) conns_.erase(id);
   dead_.clear();
-  if (pushed_) {
-    pushed_ = false;
-    if (!inline_) signal_wake_fd(pipeline_wake_);
-  }
+  if (!pushed_) return false;
+  pushed_ = false;
+  if (!inline_) signal_wake_fd(pipeline_wake_);
+  return true;
 }
 
 void IoThread::close_all() {

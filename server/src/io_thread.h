@@ -132,7 +132,8 @@ class IoThread {
   bool is_inline() const { return inline_; }
   int epoll_fd() const { return epoll_.fd(); }
   void poll_sockets(int64_t wait_us);
-  void finish_turn();
+  // Returns whether it handed the pipeline something (inline: the pipeline must not sleep before taking it).
+  bool finish_turn();
   // How long the loop driving this may sleep: 0 with output to send, briefly with a backlog towards the pipeline.
   int64_t wanted_wait_us() const;
   // Asks the thread to close its connections and end, and joins it (inline: closes them now).

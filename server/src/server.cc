@@ -196,9 +196,10 @@ void Server::run() {
   // Session deadlines are checked at a fraction of the tick so expiry is never late by more than that.
   const int check_interval_ms = std::clamp(config_.tick_time_ms / 4, 10, 500);
   IoThread* inline_io = io_.front()->thread->is_inline() ? io_.front()->thread.get() : nullptr;
+  bool inline_handed_over = false;  // the inline I/O queued something after this turn's drain_io()
   while (!stopping_.load()) {
     int64_t wait_us = ensemble_wait_us(mono_ms(), check_interval_ms);
-    if (inline_io != nullptr) wait_us = std::min(wait_us, inline_io->wanted_wait_us());
+    if (inline_io != nullptr) wait_us = inline_handed_over ? 0 : std::min(wait_us, inline_io->wanted_wait_us());
     int n = epoll_.wait_us(events, kMaxEvents, wait_us);
     for (int i = 0; i < n; i++) {
       uint64_t tag = events[i].data.u64;
@@ -242,7 +243,8 @@ void Server::run() {
       next_purge_ms_ = now + purge_interval_ms_;
     }
     ship_output();
-    if (inline_io != nullptr) inline_io->finish_turn();  // the replies of this turn go out now
+    // The replies of this turn go out now (and what that turn queued for the pipeline is taken next turn).
+    if (inline_io != nullptr) inline_handed_over = inline_io->finish_turn();
     reap_dead_connections();
   }
   if (fatal_.empty() && !wal_->sync_all()) fatal_ = wal_->failure();
