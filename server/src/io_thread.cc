@@ -163,6 +163,7 @@ void IoThread::poll_sockets(int64_t wait_us) {
 }
 
 bool IoThread::finish_turn() {
+  turn_wall_ms_ = wall_ms();  // (inline, a reply may come turns after the last poll)
   drain_inbound();
   push_backlog();
   flush_dirty();

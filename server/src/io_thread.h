@@ -24,6 +24,10 @@
 //
 // Sessions. The I/O thread stamps each connection's last_heard_ms on every frame (pings included, which it
 // answers itself); session expiry on the pipeline consults it before expiring a session.
+//
+// Inline (ioThreads=0). One IoThread without a thread of its own: the pipeline thread runs its turns (see
+// start_inline), so every rule above holds unchanged and the queues are crossed by the same thread, with no
+// wake-ups; only the pipeline's work and the reads now share one thread.
 // Thread-safety: IoThread's queue ends are each used by one side as documented; ConnStats fields are atomics
 // written by the owning I/O thread and read by the pipeline thread (four-letter words).
 #pragma once
