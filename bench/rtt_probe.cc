@@ -296,17 +296,19 @@ int main(int argc, char** argv) {
   uk::JuteWriter(get).put_string(path);
   get.push_back('\0');
   std::string set = set_body(path, value);
+  // One request's round trip, in microseconds; a failed request ends the probe.
+  auto timed_call = [&](int32_t type, const std::string& body) {
+    auto t0 = Clock::now();
+    if (zk.call(type, body) != 0) {
+      std::fprintf(stderr, "uk_rtt_probe: request type %d failed\n", type);
+      std::exit(1);
+    }
+    return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+  };
   auto measure = [&](int32_t type, const std::string& body) {
     for (int i = 0; i < warmup; i++) zk.call(type, body);
     Summary s;
-    for (int i = 0; i < ops; i++) {
-      auto t0 = Clock::now();
-      if (zk.call(type, body) != 0) {
-        std::fprintf(stderr, "uk_rtt_probe: request type %d failed\n", type);
-        std::exit(1);
-      }
-      s.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-    }
+    for (int i = 0; i < ops; i++) s.us.push_back(timed_call(type, body));
     return s;
   };
   std::printf("# one client, closed loop, %zu-byte values, %d warm-up + %d measured ops each\n", value_bytes, warmup,
@@ -328,12 +330,7 @@ int main(int argc, char** argv) {
       for (int k = 0; k < 3; k++) {
         switch ((i + k) % 3) {
           case 0: te = echo.once(); break;
-          case 1: {
-            auto t0 = Clock::now();
-            if (zk.call(5, set) != 0) die("setData failed");
-            tw = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
-            break;
-          }
+          case 1: tw = timed_call(5, set); break;
           default: tf = fsync.once(); break;
         }
       }

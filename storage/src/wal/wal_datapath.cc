@@ -105,7 +105,7 @@ bool WalImpl::submit_batch() {
   in_flight_.has_sync = sync;
   in_flight_.sync_after_write = deferred_sync;
   in_flight_.rolls = rolls;
-  in_flight_.write_bytes = static_cast<uint32_t>(write_bytes);
+  in_flight_.write_bytes = len;
   in_flight_.content_end = content_end;
   in_flight_.records = n;
   in_flight_.last_zxid = pending_records_[n - 1].zxid;
