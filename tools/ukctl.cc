@@ -71,6 +71,12 @@ bool read_all(const char* path, std::vector<uint8_t>& out) {
   return true;
 }
 
+std::string zxid_hex(uk::Zxid z) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%016" PRIx64, static_cast<uint64_t>(z));
+  return b;
+}
+
 int wal_dump(const char* path) {
   using namespace uk::wal;
   std::vector<uint8_t> f;
@@ -83,16 +89,17 @@ int wal_dump(const char* path) {
   }
   std::printf("segment %s: version %u, first zxid 0x%" PRIx64 ", segment bytes %" PRIu64 ", file bytes %zu\n",
               path, h.version, static_cast<uint64_t>(h.first_zxid), h.segment_bytes, f.size());
-  std::printf("%12s  %18s  %10s  %s\n", "offset", "zxid", "length", "crc");
-  uint64_t off = kSegmentHeaderBlockBytes, records = 0, bad = 0;
+  std::printf("%12s  %18s  %10s  %10s  %s\n", "offset", "zxid", "length", "back", "crc");
+  uint64_t off = kSegmentHeaderBlockBytes, records = 0, pads = 0, bad = 0;
   while (off < f.size()) {
     RecordView r;
     RecordCheck c = check_record(f.data() + off, f.size() - off, r);
     if (c == RecordCheck::kZero) break;
     if (c == RecordCheck::kOk || c == RecordCheck::kBadCrc || c == RecordCheck::kBadReserved) {
-      std::printf("%12" PRIu64 "  0x%016" PRIx64 "  %10u  %s\n", off, static_cast<uint64_t>(r.zxid),
-                  r.payload_bytes, c == RecordCheck::kOk ? "ok" : std::string(record_check_name(c)).c_str());
-      records += 1;
+      const std::string zxid = r.pad ? std::string("pad") : zxid_hex(r.zxid);
+      std::printf("%12" PRIu64 "  %18s  %10u  %10u  %s\n", off, zxid.c_str(), r.payload_bytes, r.back,
+                  c == RecordCheck::kOk ? "ok" : std::string(record_check_name(c)).c_str());
+      (r.pad ? pads : records) += 1;
       bad += c == RecordCheck::kOk ? 0 : 1;
       off += record_bytes(r.payload_bytes);  // the length is within bounds: the next record follows
       continue;
@@ -102,7 +109,8 @@ int wal_dump(const char* path) {
     bad += 1;
     break;
   }
-  std::printf("%" PRIu64 " records, %" PRIu64 " bad, data ends at offset %" PRIu64 "\n", records, bad, off);
+  std::printf("%" PRIu64 " records, %" PRIu64 " pads, %" PRIu64 " bad, data ends at offset %" PRIu64 "\n", records,
+              pads, bad, off);
   return bad == 0 ? 0 : 2;
 }
 

@@ -723,6 +723,10 @@ const KeySpec kKeys[] = {
      [](Parser& p, const Entry& e) {
        return p.set_int(e, 0, 64, &p.cfg().io_threads, " (0: the pipeline thread serves the clients itself)");
      }},
+    {"walMaxBatchesInFlight",
+     [](Parser& p, const Entry& e) {
+       return p.set_int(e, 1, 4, &p.cfg().wal_max_batches_in_flight, " (1: one log write at a time)");
+     }},
     {"maxClientCnxns",
      [](Parser& p, const Entry& e) { return p.set_int(e, 0, kIntMax, &p.cfg().max_client_cnxns, " (0: no limit)"); }},
     {"minSessionTimeout",

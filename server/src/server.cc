@@ -94,6 +94,7 @@ bool Server::open_storage(std::string& error) {
   options.dir = wal_dir();
   options.segment_bytes = static_cast<uint64_t>(config_.prealloc_size_kb) * 1024;
   options.durability = config_.durability;
+  options.max_batches_in_flight = config_.wal_max_batches_in_flight;
   if (const char* f = std::getenv("UKEEPER_FAULT_FAIL_SYNC_AT")) options.fault_fail_sync_at = std::atoi(f);
   WalRecovery recovery;
   std::string replay_error;

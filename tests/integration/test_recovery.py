@@ -24,7 +24,7 @@ def records(segment):
     """(offset, zxid, length) of every record in a segment, from `ukctl wal dump`."""
     out = subprocess.run([UKCTL, "wal", "dump", str(segment)], capture_output=True, text=True, check=True).stdout
     return [(int(m.group(1)), int(m.group(2), 16), int(m.group(3)))
-            for m in re.finditer(r"^\s+(\d+)\s+0x([0-9a-f]+)\s+(\d+)\s+ok$", out, re.M)]
+            for m in re.finditer(r"^\s+(\d+)\s+0x([0-9a-f]+)\s+(\d+)\s+\d+\s+ok$", out, re.M)]
 
 
 def filled_server(name, nodes=50, cfg=None):

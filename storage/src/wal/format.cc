@@ -58,21 +58,52 @@ bool decode_segment_header(const uint8_t* data, size_t n, SegmentHeader& out, st
   out.header_bytes = load<uint32_t>(data + 12);
   out.first_zxid = static_cast<Zxid>(load<uint64_t>(data + 16));
   out.segment_bytes = load<uint64_t>(data + 24);
-  if (out.version != kFormatVersion || out.header_bytes != kSegmentHeaderBytes) {
+  if (out.version < kOldestFormatVersion || out.version > kFormatVersion ||
+      out.header_bytes != kSegmentHeaderBytes) {
     why = "unsupported segment format version " + std::to_string(out.version);
     return false;
   }
   return true;
 }
 
-void encode_record(Zxid zxid, std::string_view payload, uint8_t* out) {
-  store<uint32_t>(out, kRecordMagic);
-  store<uint32_t>(out + 4, static_cast<uint32_t>(payload.size()));
+uint32_t record_header_crc(const uint8_t* header) {
+  const uint32_t crc = crc32c(header + 4, 12);
+  return load<uint32_t>(header) == kRecordMagicV1 ? crc : crc32c_extend(crc, header + 20, 4);
+}
+
+namespace {
+
+void encode_header(uint32_t magic, uint32_t length, Zxid zxid, uint32_t back, uint8_t* out) {
+  store<uint32_t>(out, magic);
+  store<uint32_t>(out + 4, length);
   store<uint64_t>(out + 8, static_cast<uint64_t>(zxid));
+  store<uint32_t>(out + 20, back);
+}
+
+}  // namespace
+
+void encode_record_unsealed(Zxid zxid, std::string_view payload, uint8_t* out) {
+  encode_header(kRecordMagic, static_cast<uint32_t>(payload.size()), zxid, 0, out);
+  store<uint32_t>(out + 16, 0);
   if (!payload.empty()) std::memcpy(out + kRecordHeaderBytes, payload.data(), payload.size());
-  uint32_t crc = crc32c_extend(crc32c(out + 4, 12), payload.data(), payload.size());
-  store<uint32_t>(out + 16, crc);
-  store<uint32_t>(out + 20, 0);
+}
+
+void seal_record(uint8_t* rec, uint32_t back) {
+  store<uint32_t>(rec + 20, back);
+  const uint32_t n = load<uint32_t>(rec + 4);
+  store<uint32_t>(rec + 16, crc32c_extend(record_header_crc(rec), rec + kRecordHeaderBytes, n));
+}
+
+void encode_record(Zxid zxid, std::string_view payload, uint8_t* out, uint32_t back) {
+  encode_record_unsealed(zxid, payload, out);
+  seal_record(out, back);
+}
+
+void encode_pad(uint64_t bytes, uint8_t* out, uint32_t back) {
+  const uint64_t n = bytes - kRecordHeaderBytes;
+  encode_header(kPadMagic, static_cast<uint32_t>(n), 0, back, out);
+  std::memset(out + kRecordHeaderBytes, 0, n);
+  store<uint32_t>(out + 16, crc32c_extend(record_header_crc(out), out + kRecordHeaderBytes, n));
 }
 
 RecordCheck check_record_header(const uint8_t* data, uint64_t avail, RecordView& out) {
@@ -82,7 +113,10 @@ RecordCheck check_record_header(const uint8_t* data, uint64_t avail, RecordView&
   for (size_t i = 0; i < magic_bytes; ++i) zero_magic = zero_magic && data[i] == 0;
   if (zero_magic) return RecordCheck::kZero;  // (fewer than 4 bytes left, all zero: also the end)
   if (avail < kRecordHeaderBytes) return RecordCheck::kTruncated;
-  if (load<uint32_t>(data) != kRecordMagic) return RecordCheck::kBadMagic;
+  const uint32_t magic = load<uint32_t>(data);
+  if (magic != kRecordMagic && magic != kPadMagic && magic != kRecordMagicV1) return RecordCheck::kBadMagic;
+  out.pad = magic == kPadMagic;
+  out.back = magic == kRecordMagicV1 ? 0 : load<uint32_t>(data + 20);
   out.payload_bytes = load<uint32_t>(data + 4);
   out.zxid = static_cast<Zxid>(load<uint64_t>(data + 8));
   out.stored_crc = load<uint32_t>(data + 16);
@@ -95,8 +129,9 @@ RecordCheck check_record_header(const uint8_t* data, uint64_t avail, RecordView&
 RecordCheck check_record(const uint8_t* data, size_t avail, RecordView& out) {
   if (const RecordCheck head = check_record_header(data, avail, out); head != RecordCheck::kOk) return head;
   out.payload = std::string_view(reinterpret_cast<const char*>(data + kRecordHeaderBytes), out.payload_bytes);
-  if (load<uint32_t>(data + 20) != 0) return RecordCheck::kBadReserved;
-  uint32_t crc = crc32c_extend(crc32c(data + 4, 12), out.payload.data(), out.payload.size());
+  const bool v1 = load<uint32_t>(data) == kRecordMagicV1;
+  if (v1 && load<uint32_t>(data + 20) != 0) return RecordCheck::kBadReserved;
+  const uint32_t crc = crc32c_extend(record_header_crc(data), out.payload.data(), out.payload.size());
   if (crc != out.stored_crc) return RecordCheck::kBadCrc;
   return RecordCheck::kOk;
 }

@@ -95,13 +95,14 @@ bool check_at(SegmentReader& bytes, uint64_t off, bool whole, RecordCheck& c, Re
     c = check_record(p, total, r);
     return true;
   }
-  uint32_t reserved = 0;
+  uint32_t magic = 0, reserved = 0;
+  std::memcpy(&magic, p, sizeof magic);
   std::memcpy(&reserved, p + 20, sizeof reserved);
-  if (reserved != 0) {
+  if (magic == kRecordMagicV1 && reserved != 0) {
     c = RecordCheck::kBadReserved;
     return true;
   }
-  uint32_t crc = crc32c(p + 4, 12);
+  uint32_t crc = record_header_crc(p);
   for (uint64_t at = off + kRecordHeaderBytes; at < off + total;) {
     const uint64_t n = std::min(bytes.chunk(), off + total - at);
     if (!bytes.view(at, n, p, error)) return false;
@@ -118,12 +119,16 @@ bool check_at(SegmentReader& bytes, uint64_t off, bool whole, RecordCheck& c, Re
   return true;
 }
 
-// The first offset >= from holding a complete, crc-valid record with a zxid above `above`, else UINT64_MAX.
-// Byte by byte: records are packed back to back, so a record after a damaged one can sit at any offset. Windows
-// overlap by 3 bytes so a magic split across two of them is still found.
-bool find_valid_record(SegmentReader& bytes, uint64_t from, Zxid above, uint64_t& found, std::string& error) {
+// The first offset >= from holding a complete, crc-valid record (not a pad) with a zxid above `above`, else
+// UINT64_MAX; `found_view` describes it. Byte by byte: records are packed back to back, so a record after a
+// damaged one can sit at any offset. Every record magic ends in the same three bytes, which are searched for;
+// windows overlap so a magic split across two of them is still found.
+bool find_valid_record(SegmentReader& bytes, uint64_t from, Zxid above, uint64_t& found, RecordView& found_view,
+                       std::string& error) {
   uint8_t magic[4];
   std::memcpy(magic, &kRecordMagic, 4);
+  const uint8_t* tail = magic + 1;  // the shared bytes
+  constexpr size_t kTail = 3;
   found = UINT64_MAX;
   const uint64_t size = bytes.size();
   uint64_t at = from;
@@ -131,23 +136,49 @@ bool find_valid_record(SegmentReader& bytes, uint64_t from, Zxid above, uint64_t
     const uint64_t n = step_of(bytes, size - at);
     const uint8_t* p = nullptr;
     if (!bytes.view(at, n, p, error)) return false;
-    const void* hit = ::memmem(p, n, magic, sizeof magic);
+    // The tail of a magic at `at` itself starts at p + 1.
+    const void* hit = n > 1 ? ::memmem(p + 1, n - 1, tail, kTail) : nullptr;
     if (hit == nullptr) {
       if (at + n >= size) break;
-      at += n - (sizeof magic - 1);
+      at += n - kTail;
       continue;
     }
-    const uint64_t cand = at + static_cast<uint64_t>(static_cast<const uint8_t*>(hit) - p);
+    const uint64_t cand = at + static_cast<uint64_t>(static_cast<const uint8_t*>(hit) - p) - 1;
     RecordCheck c;
     RecordView r;
     if (!check_at(bytes, cand, false, c, r, error)) return false;
-    if (c == RecordCheck::kOk && r.zxid > above) {
+    if (c == RecordCheck::kOk && !r.pad && r.zxid > above) {
       found = cand;
+      found_view = r;
       return true;
     }
     at = cand + 1;
   }
   return true;
+}
+
+// After damage (or the end of data) at `off` in a segment: whether any valid record with a zxid above `above`
+// follows (`first` its offset, else UINT64_MAX), and whether every one that does was written while `off` was not
+// yet durable (each record's `back` says where the durable data ended when its write was submitted). Only then
+// may they be unacknowledged writes that overtook a lost one (wal.h); a record written after `off` was durable
+// means the damage hit acknowledged data.
+bool valid_records_after(SegmentReader& bytes, uint64_t off, Zxid above, uint64_t& first, bool& all_overtook,
+                         std::string& error) {
+  first = UINT64_MAX;
+  all_overtook = true;
+  for (uint64_t from = off;;) {
+    uint64_t at = UINT64_MAX;
+    RecordView r;
+    if (!find_valid_record(bytes, from, above, at, r, error)) return false;
+    if (at == UINT64_MAX) return true;
+    if (first == UINT64_MAX) first = at;
+    const uint64_t durable_end_then = at - std::min<uint64_t>(r.back, at);
+    if (durable_end_then > off) {
+      all_overtook = false;
+      return true;
+    }
+    from = at + record_bytes(r.payload_bytes);
+  }
 }
 
 std::string corrupt(const std::string& path, uint64_t offset, const std::string& what) {
@@ -206,15 +237,10 @@ bool scan_bytes(const std::string& path, SegmentReader& bytes, bool is_last, con
     RecordView r;
     RecordCheck c = RecordCheck::kZero;
     if (off < size && !check_at(bytes, off, true, c, r, error)) return read_failed(result, error);
-    if (c == RecordCheck::kZero) {
-      // End of data. Nothing valid may follow: that would be a lost write in the middle of the log.
-      uint64_t next = UINT64_MAX;
-      if (!find_valid_record(bytes, off, result.last_zxid, next, error)) return read_failed(result, error);
-      if (next != UINT64_MAX) {
-        return fail(result, ScanStatus::kCorrupt,
-                    corrupt(path, off, "zeroed bytes before a valid record at offset " + std::to_string(next)));
-      }
-      break;
+    if (c == RecordCheck::kOk && r.pad) {  // padding up to a block boundary: nothing to replay
+      seg.pad_bytes += record_bytes(r.payload_bytes);
+      off += record_bytes(r.payload_bytes);
+      continue;
     }
     if (c == RecordCheck::kOk && (r.zxid <= result.last_zxid || r.zxid < seg.first_zxid)) {
       return fail(result, ScanStatus::kCorrupt,
@@ -223,12 +249,20 @@ bool scan_bytes(const std::string& path, SegmentReader& bytes, bool is_last, con
                               " (segment first zxid " + hex(seg.first_zxid) + ")"));
     }
     if (c != RecordCheck::kOk) {
-      const std::string what_bad = describe(c, r);  // before the search below moves the window
+      // The end of data (zeros) or damage. Valid records after it are a lost write in the middle of the log,
+      // unless this is the last segment and they were all submitted before `off` was durable: writes in flight
+      // together that completed out of order and were never acknowledged, like a torn record.
+      const bool end = c == RecordCheck::kZero;
+      const std::string what_bad = end ? std::string("end of data") : describe(c, r);  // (the search moves the window)
       uint64_t next = UINT64_MAX;
-      if (!find_valid_record(bytes, off + 1, result.last_zxid, next, error)) return read_failed(result, error);
-      if (!is_last || next != UINT64_MAX) {
-        std::string what = what_bad;
-        if (next != UINT64_MAX) what += "; a valid record follows at offset " + std::to_string(next);
+      bool overtook = false;
+      if (!valid_records_after(bytes, end ? off : off + 1, result.last_zxid, next, overtook, error)) {
+        return read_failed(result, error);
+      }
+      if (end && next == UINT64_MAX) break;  // a clean end
+      if (!is_last || (next != UINT64_MAX && !overtook)) {
+        std::string what = end ? "zeroed bytes before a valid record at offset " + std::to_string(next) : what_bad;
+        if (!end && next != UINT64_MAX) what += "; a valid record follows at offset " + std::to_string(next);
         return fail(result, ScanStatus::kCorrupt, corrupt(path, off, what));
       }
       uint64_t torn_end = off;
@@ -238,6 +272,10 @@ bool scan_bytes(const std::string& path, SegmentReader& bytes, bool is_last, con
       result.torn_offset = off;
       result.torn_end = torn_end;
       result.torn_reason = what_bad;
+      if (next != UINT64_MAX) {
+        result.torn_reason += "; unacknowledged records written while it was in flight follow from offset " +
+                              std::to_string(next);
+      }
       break;
     }
     if (replay != nullptr && *replay) (*replay)(r.zxid, r.payload);

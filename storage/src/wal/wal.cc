@@ -84,14 +84,16 @@ bool AlignedBuffer::reserve(uint64_t bytes, uint64_t keep) {
   return true;
 }
 
-WalImpl::WalImpl(const WalOptions& options) : options_(options) {}
+WalImpl::WalImpl(const WalOptions& options)
+    : options_(options),
+      max_in_flight_(std::clamp(options.max_batches_in_flight, 1, static_cast<int>(kMaxBatchesInFlight))) {}
 
 WalImpl::~WalImpl() {
   // The kernel may still read wbuf_ or zeros_: wait for every request in flight before the buffers are freed.
   // A spare in preparation is abandoned at its next completion (stopping_), a ready one deleted: open() could not
   // tell a ready spare from one holding a crashed roll's batch, so it never reuses one.
   stopping_ = true;
-  while (ring_ && (in_flight_.active || spare_busy())) {
+  while (ring_ && (io_in_flight() || spare_busy())) {
     UringCompletion c;
     if (ring_->wait(c) < 0) break;
     handle(c);
@@ -181,8 +183,14 @@ bool WalImpl::open_segment_for_append(const ScanSegment& seg, std::string& error
   }
   seg_fd_ = fd;
   seg_path_ = seg.path;
+  // What the scan read may sit only in the page cache or the device's cache (a process crash loses neither, a
+  // power cut both): appends count it as durable (their `back`), so make it so.
+  if (::fdatasync(fd) != 0) {
+    error = errno_text("fdatasync", seg.path, errno);
+    return false;
+  }
   seg_limit_ = seg.file_bytes;
-  seg_end_ = seg.data_end;
+  start_appends_at(seg.data_end);
   tail_bytes_ = 0;
   if (!direct_io_) return true;
   // O_DIRECT rewrites the partial last block: start from its bytes on disk.
@@ -210,7 +218,7 @@ bool WalImpl::recover(const ScanResult& scan, WalRecovery& recovery, std::string
   pending_.reserve(1 << 20);
   pending_records_.reserve(4096);
 
-  // Two requests are in flight at most (one write, one fdatasync); 64 entries leave room. The ring exists in
+  // At most 6 requests are in flight (wal_impl.h); 64 entries leave room. The ring exists in
   // every mode so completion_fd() is always a valid fd to register.
   ring_ = Uring::create(64, error);
   if (!ring_) {

@@ -33,7 +33,8 @@ void WalImpl::append(Zxid zxid, std::string_view payload) {
   }
   const size_t at = pending_.size();
   pending_.resize(at + bytes);
-  encode_record(zxid, payload, pending_.data() + at);
+  // (Sealed with its `back` and crc when its batch is composed: submit_batch.)
+  encode_record_unsealed(zxid, payload, pending_.data() + at);
   pending_records_.push_back(PendingRecord{at + bytes, zxid});
   // kAsync acknowledges from memory: the record is written and synced in the background.
   if (options_.durability == Durability::kAsync) persisted_zxid_ = zxid;
@@ -42,12 +43,36 @@ void WalImpl::append(Zxid zxid, std::string_view payload) {
 void WalImpl::pump() {
   if (options_.durability == Durability::kNone || !failure_.empty()) return;
   maybe_start_spare();  // (after open, a cut or a reset, the first pump starts the next segment's preparation)
-  if (in_flight_.active) return;
-  if (!pending_records_.empty()) {
-    submit_batch();
-  } else if (unsynced_writes_ && sync_due()) {
-    submit_sync_only();
+  if (!io_in_flight()) {
+    if (!pending_records_.empty()) {
+      submit_batch();
+    } else if (unsynced_writes_ && sync_due()) {
+      submit_sync_only();
+    } else {
+      busy_ = false;  // idle: the next batch packs its records without a pad
+    }
   }
+  while (!pending_records_.empty() && failure_.empty() && io_in_flight()) {
+    if (!may_overlap()) {
+      busy_ = true;  // records wait behind I/O in flight
+      return;
+    }
+    if (!submit_batch()) return;
+  }
+}
+
+// Overlapping batches: with O_DIRECT and RWF_DSYNC every batch is one self-contained request, and a device
+// completes several at once faster than one after another. Another batch goes out beside those in flight when
+// (1) fewer than max_batches_in_flight are, (2) none of them is exclusive (a roll's chain, a sync, buffered or
+// kAsync writes), (3) it starts on a fresh block (the newest batch ended with a pad, so no block is written by
+// two requests at once: they may land in any order), and (4) it fits in the current segment (a roll waits until
+// nothing is in flight). Completions may arrive out of order: a batch is retired (persisted) only after every
+// batch before it.
+bool WalImpl::may_overlap() const {
+  if (in_flight_count_ >= static_cast<size_t>(max_in_flight_)) return false;
+  const InFlight& newest = batches_[(in_flight_head_ + in_flight_count_ - 1) % kMaxBatchesInFlight];
+  if (newest.exclusive || tail_bytes_ != 0) return false;
+  return seg_fd_ >= 0 && seg_end_ + pending_records_.front().end <= seg_limit_;
 }
 
 bool WalImpl::sync_due() const {
@@ -70,16 +95,6 @@ bool WalImpl::submit_batch() {
   }
   UK_WAL_ASSERT(n > 0, "a fresh segment does not hold the next record", first_bytes, room);
 
-  const uint64_t content_end = tail_bytes_ + bytes;
-  // (Buffered mode has a tail only when the batch rolls: the new segment's header block.)
-  const uint64_t write_bytes = direct_io_ ? round_up_block(content_end) : content_end;
-  if (!wbuf_.reserve(round_up_block(content_end), tail_bytes_)) {
-    fail_text("wal: out of memory for a " + std::to_string(content_end) + "-byte write buffer");
-    return false;
-  }
-  std::memcpy(wbuf_.data() + tail_bytes_, pending_.data(), bytes);
-  if (direct_io_) std::memset(wbuf_.data() + content_end, 0, write_bytes - content_end);
-
   // A roll always syncs (also in kAsync): its rename must not reach the disk before the header and records.
   const bool rolls = roll_next_batch_;
   roll_next_batch_ = false;
@@ -88,28 +103,82 @@ bool WalImpl::submit_batch() {
   // (A roll keeps its fdatasync: the rename linked behind it must wait for it.)
   const bool dsync_write = sync && !rolls && direct_io_ && options_.dsync_direct_writes;
   const bool linked_sync = sync && !dsync_write && (rolls || options_.link_fdatasync);
+
+  // Busy: end the batch with a pad at a block boundary (when the segment has room for it), so the next batch
+  // can go out while this one is in flight.
+  uint64_t content_end = tail_bytes_ + bytes;
+  uint64_t pad = 0;
+  if (overlapping() && dsync_write && (busy_ || io_in_flight()) && content_end % kBlockBytes != 0) {
+    pad = round_up_block(content_end) - content_end;
+    if (pad < kRecordHeaderBytes) pad += kBlockBytes;
+    if (seg_end_ + bytes + pad > seg_limit_) pad = 0;
+  }
+  content_end += pad;
+  // (Buffered mode has a tail only when the batch rolls: the new segment's header block.)
+  const uint64_t write_bytes = direct_io_ ? round_up_block(content_end) : content_end;
+  const size_t slot = (in_flight_head_ + in_flight_count_) % kMaxBatchesInFlight;
+  AlignedBuffer& buf = batch_bufs_[slot];
+  if (!buf.reserve(round_up_block(content_end), 0)) {
+    fail_text("wal: out of memory for a " + std::to_string(content_end) + "-byte write buffer");
+    return false;
+  }
+  std::memcpy(buf.data(), wbuf_.data(), tail_bytes_);
+  std::memcpy(buf.data() + tail_bytes_, pending_.data(), bytes);
+  // Each record says how far back the durable data ended when it went out (the scan's test for records that
+  // overtook a lost write).
+  const uint64_t first_offset = seg_end_;
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t start = i == 0 ? 0 : pending_records_[i - 1].end;
+    const uint64_t back = first_offset + start - durable_end_;
+    seal_record(buf.data() + tail_bytes_ + start, static_cast<uint32_t>(std::min<uint64_t>(back, UINT32_MAX)));
+  }
+  if (pad > 0) {
+    const uint64_t back = first_offset + bytes - durable_end_;
+    encode_pad(pad, buf.data() + tail_bytes_ + bytes, static_cast<uint32_t>(std::min<uint64_t>(back, UINT32_MAX)));
+  }
+  if (direct_io_) std::memset(buf.data() + content_end, 0, write_bytes - content_end);
+
   const uint64_t offset = seg_end_ - tail_bytes_;  // block-aligned with O_DIRECT; 0 when rolling
-  int ops = rolls ? prep_roll_head() : 0;
+  const uint64_t tag = slot << kSlotShift;
+  int ops = rolls ? prep_roll_head(tag) : 0;
   const auto len = static_cast<uint32_t>(write_bytes);
-  bool queued = dsync_write ? ring_->prep_write_dsync(seg_fd_, wbuf_.data(), len, offset, kOpDsyncWrite, false)
-                            : ring_->prep_write(seg_fd_, wbuf_.data(), len, offset, kOpWrite, linked_sync);
-  queued = queued && (!linked_sync || ring_->prep_fdatasync(seg_fd_, batch_sync ? kOpSync : kOpRollSync, rolls));
-  UK_WAL_ASSERT(queued, "io_uring submission queue full with nothing in flight", write_bytes, sync);
+  bool queued = dsync_write ? ring_->prep_write_dsync(seg_fd_, buf.data(), len, offset, tag | kOpDsyncWrite, false)
+                            : ring_->prep_write(seg_fd_, buf.data(), len, offset, tag | kOpWrite, linked_sync);
+  queued = queued &&
+           (!linked_sync || ring_->prep_fdatasync(seg_fd_, tag | (batch_sync ? kOpSync : kOpRollSync), rolls));
+  UK_WAL_ASSERT(queued, "io_uring submission queue full", write_bytes, in_flight_count_);
   ops += linked_sync ? 2 : 1;
-  if (rolls) ops += prep_roll_tail();
-  in_flight_ = InFlight{};
-  in_flight_.active = true;
+  if (rolls) ops += prep_roll_tail(tag);
+  InFlight& b = batches_[slot];
+  b = InFlight{};
+  b.active = true;
   const bool deferred_sync = sync && !linked_sync && !dsync_write;
-  in_flight_.ops_left = ops + (deferred_sync ? 1 : 0);  // the deferred fdatasync completes too
-  in_flight_.has_write = true;
-  in_flight_.has_sync = sync;
-  in_flight_.sync_after_write = deferred_sync;
-  in_flight_.rolls = rolls;
-  in_flight_.write_bytes = len;
-  in_flight_.content_end = content_end;
-  in_flight_.records = n;
-  in_flight_.last_zxid = pending_records_[n - 1].zxid;
+  b.ops_left = ops + (deferred_sync ? 1 : 0);  // the deferred fdatasync completes too
+  b.has_write = true;
+  b.has_sync = sync;
+  b.sync_after_write = deferred_sync;
+  b.rolls = rolls;
+  b.exclusive = !dsync_write || !overlapping();
+  b.write_bytes = len;
+  b.records = n;
+  b.last_zxid = pending_records_[n - 1].zxid;
+  in_flight_count_ += 1;
+  peak_in_flight_ = std::max<uint64_t>(peak_in_flight_, in_flight_count_);
   if (sync) last_sync_submit_ = std::chrono::steady_clock::now();
+
+  // The append position moves now: the next batch follows this one on disk, in flight or not.
+  seg_end_ += content_end - tail_bytes_;
+  b.end_offset = seg_end_;
+  UK_WAL_ASSERT(seg_end_ <= seg_limit_, "write past the end of the segment", seg_end_, seg_limit_);
+  if (direct_io_) {
+    // Keep the new partial block: the next write starts by rewriting it (after this one completed).
+    const uint64_t block_start = round_down_block(content_end);
+    tail_bytes_ = content_end - block_start;
+    if (tail_bytes_ > 0) std::memcpy(wbuf_.data(), buf.data() + block_start, tail_bytes_);
+    UK_WAL_ASSERT(seg_end_ % kBlockBytes == tail_bytes_, "tail block out of step", seg_end_, tail_bytes_);
+  } else {
+    tail_bytes_ = 0;  // a rolling batch carried the header block in front
+  }
 
   if (n == pending_records_.size()) {
     pending_.clear();
@@ -123,26 +192,35 @@ bool WalImpl::submit_batch() {
   const int rc = ring_->submit();
   if (rc < ops) {
     fail("io_uring_submit", seg_path_, rc < 0 ? -rc : EAGAIN);
-    in_flight_.ops_left = rc < 0 ? 0 : rc;  // still reap what the kernel took: it reads wbuf_
-    in_flight_.sync_after_write = false;
-    if (in_flight_.ops_left == 0) finish_batch();
+    b.ops_left = rc < 0 ? 0 : rc;  // still reap what the kernel took: it reads the buffer
+    b.sync_after_write = false;
+    if (b.ops_left == 0) {
+      b.done = true;
+      retire_batches();
+    }
     return false;
   }
   return true;
 }
 
 bool WalImpl::submit_sync_only() {
-  const bool queued = ring_->prep_fdatasync(seg_fd_, kOpSync, false);
+  const size_t slot = (in_flight_head_ + in_flight_count_) % kMaxBatchesInFlight;
+  const bool queued = ring_->prep_fdatasync(seg_fd_, (slot << kSlotShift) | kOpSync, false);
   UK_WAL_ASSERT(queued, "io_uring submission queue full with nothing in flight", 0, 0);
-  in_flight_ = InFlight{};
-  in_flight_.active = true;
-  in_flight_.ops_left = 1;
-  in_flight_.has_sync = true;
+  InFlight& b = batches_[slot];
+  b = InFlight{};
+  b.active = true;
+  b.ops_left = 1;
+  b.has_sync = true;
+  b.exclusive = true;
+  in_flight_count_ += 1;
   last_sync_submit_ = std::chrono::steady_clock::now();
   const int rc = ring_->submit();
   if (rc < 1) {
     fail("io_uring_submit", seg_path_, rc < 0 ? -rc : EAGAIN);
-    in_flight_ = InFlight{};
+    b.ops_left = 0;
+    b.done = true;
+    retire_batches();
     return false;
   }
   return true;
@@ -157,7 +235,7 @@ void WalImpl::reap() {
 }
 
 void WalImpl::handle(const UringCompletion& c) {
-  if (c.user_data >= kOpSpareAllocate) {
+  if ((c.user_data & ((1u << kSlotShift) - 1)) >= kOpSpareAllocate) {
     handle_spare(c);
   } else {
     handle_batch_op(c);
@@ -165,19 +243,21 @@ void WalImpl::handle(const UringCompletion& c) {
 }
 
 void WalImpl::handle_batch_op(const UringCompletion& c) {
-  UK_WAL_ASSERT(in_flight_.active && in_flight_.ops_left > 0, "completion with nothing in flight", c.user_data,
-                in_flight_.ops_left);
-  in_flight_.ops_left -= 1;
-  switch (c.user_data) {
+  const size_t slot = c.user_data >> kSlotShift;
+  UK_WAL_ASSERT(slot < kMaxBatchesInFlight && batches_[slot].active && batches_[slot].ops_left > 0,
+                "completion with nothing in flight", c.user_data, in_flight_count_);
+  InFlight& b = batches_[slot];
+  b.ops_left -= 1;
+  switch (c.user_data & ((1u << kSlotShift) - 1)) {
     case kOpWrite:
-      check_write(c.res, "write");
-      if (in_flight_.sync_after_write) submit_deferred_sync();
+      check_write(c.res, b.write_bytes, "write");
+      if (b.sync_after_write) submit_deferred_sync(b, slot);
       break;
     case kOpSync:
       if (const int res = count_sync(c.res); res < 0) fail("fdatasync", seg_path_, -res);
       break;
     case kOpDsyncWrite:
-      check_write(count_sync(c.res), "write+fdatasync (RWF_DSYNC)");
+      check_write(count_sync(c.res), b.write_bytes, "write+fdatasync (RWF_DSYNC)");
       break;
     case kOpOldSync:
       if (c.res < 0) fail("fdatasync", retired_path_, -c.res);
@@ -194,17 +274,20 @@ void WalImpl::handle_batch_op(const UringCompletion& c) {
     default:
       UK_WAL_ASSERT(false, "unknown completion", c.user_data, c.res);
   }
-  if (in_flight_.ops_left == 0) finish_batch();
+  if (b.ops_left == 0) {
+    b.done = true;
+    retire_batches();
+  }
 }
 
-void WalImpl::check_write(int res, const char* what) {
+void WalImpl::check_write(int res, uint32_t expected, const char* what) {
   if (res < 0) {
     fail(what, seg_path_, -res);
-  } else if (static_cast<uint32_t>(res) != in_flight_.write_bytes) {
+  } else if (static_cast<uint32_t>(res) != expected) {
     // Never acknowledged; a linked fdatasync was cancelled. A retry could continue, but a short write to a
     // preallocated file means the device is in trouble: stop.
     fail_text(std::string("wal: ") + what + " " + seg_path_ + ": short write (" + std::to_string(res) + " of " +
-              std::to_string(in_flight_.write_bytes) + " bytes)");
+              std::to_string(expected) + " bytes)");
   }
 }
 
@@ -215,47 +298,41 @@ int WalImpl::count_sync(int res) {
 }
 
 // link_fdatasync == false: the batch's write completed; its fdatasync goes out now (or never, after a failure).
-void WalImpl::submit_deferred_sync() {
-  in_flight_.sync_after_write = false;
+void WalImpl::submit_deferred_sync(InFlight& b, size_t slot) {
+  b.sync_after_write = false;
   if (failure_.empty()) {
-    const bool queued = ring_->prep_fdatasync(seg_fd_, kOpSync, false);
+    const bool queued = ring_->prep_fdatasync(seg_fd_, (slot << kSlotShift) | kOpSync, false);
     UK_WAL_ASSERT(queued, "io_uring submission queue full with only a write in flight", 0, 0);
     const int rc = ring_->submit();
     if (rc >= 1) return;
     fail("io_uring_submit", seg_path_, rc < 0 ? -rc : EAGAIN);
   }
-  in_flight_.ops_left -= 1;  // the fdatasync that never went out
+  b.ops_left -= 1;  // the fdatasync that never went out
 }
 
-void WalImpl::finish_batch() {
-  const InFlight b = in_flight_;
-  in_flight_ = InFlight{};
-  if (b.rolls && retired_fd_ >= 0) {
-    ::close(retired_fd_);
-    retired_fd_ = -1;
-  }
-  if (!failure_.empty()) return;
-  if (b.has_write) {
-    seg_end_ += b.content_end - tail_bytes_;
-    if (direct_io_) {
-      // Keep the new partial block at the front of wbuf_: the next write starts by rewriting it.
-      const uint64_t block_start = round_down_block(b.content_end);
-      tail_bytes_ = b.content_end - block_start;
-      if (tail_bytes_ > 0 && block_start > 0) std::memmove(wbuf_.data(), wbuf_.data() + block_start, tail_bytes_);
-    } else {
-      tail_bytes_ = 0;  // a rolling batch carried the header block in front
+void WalImpl::retire_batches() {
+  while (in_flight_count_ > 0 && batches_[in_flight_head_].done) {
+    const InFlight b = batches_[in_flight_head_];
+    batches_[in_flight_head_] = InFlight{};
+    in_flight_head_ = (in_flight_head_ + 1) % kMaxBatchesInFlight;
+    in_flight_count_ -= 1;
+    if (b.rolls && retired_fd_ >= 0) {
+      ::close(retired_fd_);
+      retired_fd_ = -1;
     }
-    UK_WAL_ASSERT(seg_end_ <= seg_limit_, "write past the end of the segment", seg_end_, seg_limit_);
-    UK_WAL_ASSERT(!direct_io_ || seg_end_ % kBlockBytes == tail_bytes_, "tail block out of step", seg_end_,
-                  tail_bytes_);
-    written_zxid_ = b.last_zxid;
-    records_written_ += b.records;
-    batches_written_ += 1;
-    unsynced_writes_ = true;
-  }
-  if (b.has_sync) {
-    unsynced_writes_ = false;
-    if (options_.durability == Durability::kFsync) persisted_zxid_ = written_zxid_;
+    if (!failure_.empty()) continue;  // nothing after the first failure is persisted
+    if (b.has_write) {
+      written_end_ = b.end_offset;
+      written_zxid_ = b.last_zxid;
+      records_written_ += b.records;
+      batches_written_ += 1;
+      unsynced_writes_ = true;
+    }
+    if (b.has_sync) {
+      durable_end_ = written_end_;
+      unsynced_writes_ = false;
+      if (options_.durability == Durability::kFsync) persisted_zxid_ = written_zxid_;
+    }
   }
   maybe_start_spare();
 }
@@ -266,7 +343,7 @@ bool WalImpl::sync_all() {
   for (;;) {
     pump();
     // Records may also wait for the spare being prepared for the roll they need.
-    const bool waiting = in_flight_.active || (failure_.empty() && pending_records() > 0 && spare_busy());
+    const bool waiting = io_in_flight() || (failure_.empty() && pending_records() > 0 && spare_busy());
     if (!waiting) break;  // nothing left to write or sync, or failed
     if (!wait_one()) break;
   }

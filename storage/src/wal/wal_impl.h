@@ -5,14 +5,16 @@
 //
 // Write path, in one place:
 // - append() encodes the record into `pending_` (plain memory) and notes its end offset and zxid. No I/O.
-// - pump(), when no I/O is in flight, copies as many pending records as fit in the current segment into
-//   `wbuf_` (rolling to a new segment first when the next record does not fit) and submits ONE write linked to
-//   ONE fdatasync (kFsync; kAsync links one only every async_sync_interval_ms). Appends made meanwhile wait in
-//   `pending_` and go out together next time: that is the group commit.
-// - O_DIRECT: `wbuf_` starts with the bytes already on disk in the current partial block (`tail_bytes_`
-//   of them), so every write starts block-aligned and is zero-padded to whole blocks. The durable prefix of that
-//   block is rewritten with identical bytes, so a torn rewrite cannot lose it. Buffered mode writes exactly the
-//   new bytes at the end of the data (tail_bytes_ stays 0).
+// - pump(), when the device may take a write (nothing in flight, or see "Overlapping batches" in
+//   wal_datapath.cc), copies as many pending records as fit in the current segment into the buffer of a free
+//   batch slot (rolling to a new segment first when the next record does not fit), seals them (`back`, crc) and
+//   submits ONE durable write: RWF_DSYNC with O_DIRECT, else a write linked to an fdatasync (kFsync; kAsync links
+//   one only every async_sync_interval_ms). Appends made meanwhile wait in `pending_` and go out together next
+//   time: that is the group commit.
+// - O_DIRECT: a write starts with the bytes already written in the current partial block (`tail_bytes_` of
+//   them, kept in `wbuf_`), so every write starts block-aligned and is zero-padded to whole blocks. The durable
+//   prefix of that block is rewritten with identical bytes, so a torn rewrite cannot lose it. Buffered mode writes
+//   exactly the new bytes at the end of the data (tail_bytes_ stays 0).
 // - A roll (the next record does not fit) takes the spare (wal_spare.cc; with no segment at all and no spare ready
 //   yet, the first segment is made the blocking way, as at start-up before): the batch's write starts
 //   at offset 0 with the header block (tail_bytes_ = kSegmentHeaderBlockBytes holds it), and the chain
@@ -21,14 +23,16 @@
 // - Completions: a short write or a negative result sets failure_; after that no I/O is issued and
 //   persisted_zxid_ never moves.
 //
-// Memory: wbuf_ (posix_memalign 4096) grows to the largest batch written (bounded by kMaxBatchBytes or one
-// record); pending_ grows to the most bytes appended while one batch was in flight. Both keep their capacity.
+// Memory: each slot's buffer (posix_memalign 4096) grows to the largest batch it wrote (bounded by kMaxBatchBytes
+// or one record); wbuf_ to the largest blocking copy; pending_ to the most bytes appended while batches were in
+// flight. All keep their capacity.
 // zeros_ (kSpareZeroChunkBytes) is the source of every zero-fill write of the spare.
 //
 // Ring entries: a batch is at most 5 linked requests (old-segment sync, write, sync, rename, directory fsync),
-// the spare has at most 1 in flight: 6 of the ring's 64.
+// overlapping batches 1 each (4 at most), the spare has at most 1 in flight: at most 6 of the ring's 64.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -75,6 +79,8 @@ inline constexpr std::string_view kCutSuffix = ".tmp";
 // One write is at most this big (io_uring lengths are 32-bit; smaller batches also bound wbuf_), unless a single
 // record is bigger.
 inline constexpr uint64_t kMaxBatchBytes = 16ull << 20;
+// The most batch writes in flight at once (WalOptions::max_batches_in_flight is capped by it).
+inline constexpr size_t kMaxBatchesInFlight = 4;
 
 // The spare segment's file name in the WAL directory: not a segment file name (the scan skips it) and not a cut
 // copy (no ".tmp"). open() deletes one a crash left behind: it may hold an unacknowledged roll batch.
@@ -121,25 +127,31 @@ class WalImpl final : public Wal {
   bool reset(Zxid after, std::string& error) override;
   uint64_t batches_written() const override { return batches_written_; }
   uint64_t records_written() const override { return records_written_; }
+  uint64_t peak_batches_in_flight() const override { return peak_in_flight_; }
 
  private:
   struct PendingRecord {
     uint64_t end = 0;  // offset in pending_ just past the record
     Zxid zxid = 0;
   };
-  // The batch whose write and/or fdatasync is in flight (at most one at a time).
+  // A batch whose write and/or fdatasync is in flight. Several may be (see "Overlapping batches" above); they
+  // are retired in submission order, so persisted_zxid_ only ever covers a contiguous prefix of the log.
   struct InFlight {
     bool active = false;
+    bool done = false;              // every op completed; retired once the batches before it are
     int ops_left = 0;
     bool has_write = false;
     bool has_sync = false;
     bool sync_after_write = false;  // !link_fdatasync: the fdatasync is submitted when the write completes
     bool rolls = false;             // the chain renames the spare into place (see wal_spare.cc)
-    uint32_t write_bytes = 0;     // requested length of the write
-    uint64_t content_end = 0;     // bytes of wbuf_ that are data (tail + new records), for the next tail
+    bool exclusive = false;         // nothing else may be in flight beside it (rolls, syncs, buffered writes)
+    uint32_t write_bytes = 0;       // requested length of the write
+    uint64_t end_offset = 0;        // segment offset just past the batch's data
     uint64_t records = 0;
     Zxid last_zxid = 0;
   };
+  // A completion's user_data: the op in the low byte, the batch's slot above it.
+  static constexpr uint64_t kSlotShift = 8;
   enum Op : uint64_t {
     kOpWrite = 1,
     kOpSync = 2,
@@ -177,8 +189,9 @@ class WalImpl final : public Wal {
   bool ensure_room(Zxid first_zxid, uint64_t first_bytes);
   void activate_spare(Zxid first_zxid);
   // Preps the roll requests before the batch write (kOpOldSync) and after its fdatasync (rename, dir fsync).
-  int prep_roll_head();
-  int prep_roll_tail();
+  // `tag` carries the batch's slot (see kSlotShift).
+  int prep_roll_head(uint64_t tag);
+  int prep_roll_tail(uint64_t tag);
   // wal_segment.cc (setup, blocking)
   bool roll_segment(Zxid first_zxid);
   bool create_segment_file(Zxid first_zxid, std::string& error);
@@ -196,15 +209,23 @@ class WalImpl final : public Wal {
   bool sync_due() const;
   void handle(const UringCompletion& c);
   // A batch write's result: fails the log on an error or a short write (`what` names the operation).
-  void check_write(int res, const char* what);
+  void check_write(int res, uint32_t expected, const char* what);
   // A batch sync's result, after fault_fail_sync_at (which may turn it into -EIO).
   int count_sync(int res);
   void handle_batch_op(const UringCompletion& c);
-  void submit_deferred_sync();
-  void finish_batch();
+  void submit_deferred_sync(InFlight& b, size_t slot);
+  // Retires the oldest batches whose ops all completed, in order.
+  void retire_batches();
+  // Whether another batch may go out now beside those in flight (see "Overlapping batches").
+  bool may_overlap() const;
+  bool io_in_flight() const { return in_flight_count_ > 0; }
+  // Batches may overlap in this mode (they still wait for may_overlap()).
+  bool overlapping() const { return max_in_flight_ > 1 && options_.durability == Durability::kFsync; }
+  // The current segment's appends go on at `end`, and everything before it is durable.
+  void start_appends_at(uint64_t end) { seg_end_ = written_end_ = durable_end_ = end; }
   void fail(const char* op, const std::string& path, int err);
   void fail_text(std::string text);
-  uint64_t pending_records() const { return pending_records_.size() - pending_head_; }
+  uint64_t pending_records() const { return pending_records_.size(); }
 
   WalOptions options_;
   std::unique_ptr<Uring> ring_;
@@ -216,6 +237,8 @@ class WalImpl final : public Wal {
   uint64_t seg_limit_ = 0;  // file size: records must end at or before it
   uint64_t seg_end_ = 0;    // offset where the next record goes (data written, not necessarily synced)
   uint64_t tail_bytes_ = 0; // O_DIRECT: seg_end_ % kBlockBytes; those bytes are kept at the front of wbuf_
+  uint64_t written_end_ = 0;  // offset just past the last retired write
+  uint64_t durable_end_ = 0;  // offset just past the data the last retired sync covered (records' `back`)
 
   // Roll in flight: the segment being left (closed when the chain completes) and the new segment's name.
   int retired_fd_ = -1;
@@ -236,9 +259,18 @@ class WalImpl final : public Wal {
   AlignedBuffer wbuf_;
   std::vector<uint8_t> pending_;
   std::vector<PendingRecord> pending_records_;
-  size_t pending_head_ = 0;  // pending_records_[pending_head_..] are not yet written
 
-  InFlight in_flight_;
+  // Batches in flight: a ring of slots, the oldest at in_flight_head_. Each slot owns the buffer its write
+  // reads from (the kernel reads it until the write completes); wbuf_ keeps the partial block the next write
+  // starts with and is the scratch buffer of the blocking paths (nothing in flight then).
+  std::array<InFlight, kMaxBatchesInFlight> batches_{};
+  std::array<AlignedBuffer, kMaxBatchesInFlight> batch_bufs_;
+  size_t in_flight_head_ = 0;
+  size_t in_flight_count_ = 0;
+  // Records are waiting behind a batch in flight: until the log goes idle, batches end with a pad at a block
+  // boundary so the next one can go out before they complete.
+  bool busy_ = false;
+  int max_in_flight_ = 1;  // options_.max_batches_in_flight within [1, kMaxBatchesInFlight]
   Zxid appended_zxid_ = 0;
   Zxid persisted_zxid_ = 0;
   Zxid written_zxid_ = 0;     // the last record whose write completed
@@ -249,6 +281,7 @@ class WalImpl final : public Wal {
   std::string failure_;
   uint64_t batches_written_ = 0;
   uint64_t records_written_ = 0;
+  uint64_t peak_in_flight_ = 0;
 };
 
 }  // namespace uk::wal

@@ -78,11 +78,12 @@ void WalImpl::close_segment() {
   if (seg_fd_ >= 0) ::close(seg_fd_);
   seg_fd_ = -1;
   seg_path_.clear();
-  seg_limit_ = seg_end_ = tail_bytes_ = 0;
+  seg_limit_ = tail_bytes_ = 0;
+  start_appends_at(0);
 }
 
 bool WalImpl::roll_segment(Zxid first_zxid) {
-  UK_WAL_ASSERT(!in_flight_.active, "roll with I/O in flight", first_zxid, in_flight_.ops_left);
+  UK_WAL_ASSERT(!io_in_flight(), "roll with I/O in flight", first_zxid, in_flight_count_);
   if (seg_fd_ >= 0) {
     // kAsync may have written records not yet synced. Make them durable before the next segment exists, so a
     // crash can only ever tear the last segment (the scan treats damage in earlier segments as corruption).
@@ -143,7 +144,7 @@ bool WalImpl::create_segment_file(Zxid first_zxid, std::string& error) {
   seg_fd_ = fd;
   seg_path_ = path;
   seg_limit_ = options_.segment_bytes;
-  seg_end_ = kSegmentHeaderBlockBytes;
+  start_appends_at(kSegmentHeaderBlockBytes);
   tail_bytes_ = 0;
   return true;
 }

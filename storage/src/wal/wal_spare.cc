@@ -32,6 +32,9 @@ void WalImpl::maybe_start_spare() {
       options_.durability == Durability::kNone || !ring_) {
     return;
   }
+  // Not while a roll is pending or in flight: its chain still renames the spare file this would create anew.
+  // (Rolls go out alone, so a roll in flight is the oldest batch.)
+  if (roll_next_batch_ || (io_in_flight() && batches_[in_flight_head_].rolls)) return;
   if (seg_fd_ >= 0) {
     const uint64_t capacity = seg_limit_ - kSegmentHeaderBlockBytes;
     const uint64_t used = seg_end_ - kSegmentHeaderBlockBytes;
@@ -145,7 +148,7 @@ bool WalImpl::ensure_room(Zxid first_zxid, uint64_t first_bytes) {
 }
 
 void WalImpl::activate_spare(Zxid first_zxid) {
-  UK_WAL_ASSERT(!in_flight_.active && retired_fd_ < 0, "roll with I/O in flight", first_zxid, retired_fd_);
+  UK_WAL_ASSERT(!io_in_flight() && retired_fd_ < 0, "roll with I/O in flight", first_zxid, retired_fd_);
   // The old segment stays open until the chain is done: kAsync may still have to fdatasync it.
   retired_fd_ = seg_fd_;
   retired_path_ = seg_path_;
@@ -154,7 +157,7 @@ void WalImpl::activate_spare(Zxid first_zxid) {
   seg_fd_ = spare_fd_;
   seg_path_ = options_.dir + "/" + roll_name_;
   seg_limit_ = options_.segment_bytes;
-  seg_end_ = kSegmentHeaderBlockBytes;
+  start_appends_at(kSegmentHeaderBlockBytes);
   // The header block goes out at offset 0 as the "tail" of the first batch's write.
   tail_bytes_ = kSegmentHeaderBlockBytes;
   SegmentHeader header;
@@ -166,19 +169,19 @@ void WalImpl::activate_spare(Zxid first_zxid) {
   roll_next_batch_ = true;
 }
 
-int WalImpl::prep_roll_head() {
+int WalImpl::prep_roll_head(uint64_t tag) {
   if (!retired_needs_sync_) return 0;
   // Only the last segment may hold a torn record (the scan calls damage elsewhere corruption): the old one is
   // durable before the new one has a name.
-  const bool queued = ring_->prep_fdatasync(retired_fd_, kOpOldSync, true);
+  const bool queued = ring_->prep_fdatasync(retired_fd_, tag | kOpOldSync, true);
   UK_WAL_ASSERT(queued, "io_uring submission queue full (roll)", 0, 0);
   return 1;
 }
 
-int WalImpl::prep_roll_tail() {
+int WalImpl::prep_roll_tail(uint64_t tag) {
   bool queued = ring_->prep_renameat(dir_fd_, kSpareFileName, dir_fd_, roll_name_.c_str(), RENAME_NOREPLACE,
-                                     kOpRename, true);
-  queued = queued && ring_->prep_fsync(dir_fd_, kOpDirSync, false);
+                                     tag | kOpRename, true);
+  queued = queued && ring_->prep_fsync(dir_fd_, tag | kOpDirSync, false);
   UK_WAL_ASSERT(queued, "io_uring submission queue full (roll)", 0, 0);
   return 2;
 }

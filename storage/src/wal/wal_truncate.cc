@@ -119,12 +119,14 @@ bool walk_to_cut(int fd, const std::string& path, Zxid zxid, SegmentCut& cut, st
       error = damaged(path, off, record_check_name(c));
       return false;
     }
-    if (r.zxid > zxid) {
+    if (!r.pad && r.zxid > zxid) {
       cut.removes = true;
       break;
     }
-    cut.kept_records += 1;
-    cut.last_kept = r.zxid;
+    if (!r.pad) {  // (a pad before the first removed record stays: it only fills a block)
+      cut.kept_records += 1;
+      cut.last_kept = r.zxid;
+    }
     off += bytes;
   }
   cut.offset = std::min(off, size);
@@ -146,7 +148,7 @@ bool find_cut(const std::string& path, Zxid zxid, SegmentCut& cut, std::string& 
 
 bool WalImpl::drain_in_flight() {
   // Every request in flight is reaped even after a failure: the kernel may still be reading wbuf_.
-  while (in_flight_.active && wait_one()) {
+  while (io_in_flight() && wait_one()) {
   }
   return failure_.empty();
 }

@@ -122,6 +122,7 @@ TEST(ConfigKeys, EveryKeyParses) {
       "autopurge.purgeInterval=24\n"
       "snapCount=50000\n"
       "preAllocSize=16384\n"
+      "walMaxBatchesInFlight=2\n"
       "durability=async\n"
       "standaloneEnabled=false\n"
       "reconfigEnabled=TRUE\n"
@@ -161,6 +162,7 @@ TEST(ConfigKeys, EveryKeyParses) {
   EXPECT_EQ(c.autopurge_purge_interval_hours, 24);
   EXPECT_EQ(c.snap_count, 50000);
   EXPECT_EQ(c.prealloc_size_kb, 16384);
+  EXPECT_EQ(c.wal_max_batches_in_flight, 2);
   EXPECT_EQ(c.durability, Durability::kAsync);
   EXPECT_FALSE(c.standalone_enabled);
   EXPECT_TRUE(c.reconfig_enabled);
@@ -379,6 +381,8 @@ TEST(ConfigErrors, OutOfRange) {
   expect_invalid("maxSessionTimeout", "-2");
   expect_invalid("autopurge.purgeInterval", "-1");
   expect_invalid("preAllocSize", "0");
+  expect_invalid("walMaxBatchesInFlight", "0");
+  expect_invalid("walMaxBatchesInFlight", "5");
   expect_invalid("globalOutstandingLimit", "0");
   expect_invalid("observerMasterPort", "0");
   expect_invalid("clientPortListenBacklog", "-2");

@@ -129,7 +129,7 @@ TEST_F(WalScanTest, DamagedHugeLengthInTheTailDoesNotGrowTheWindow) {
   const Scanned clean = scan(base_.dir, 4096);
   const auto& last = clean.result.segments.back();
   // The last record's length field now claims 60 MiB: a torn tail, found without a 60 MiB window.
-  const uint64_t off = last.data_end - wal::record_bytes(payload_for(200).size());
+  const uint64_t off = waltest::record_offset(last.path, 200);
   std::string bytes = read_whole(last.path);
   const uint32_t huge = 60u << 20;
   std::memcpy(bytes.data() + off + 4, &huge, 4);
@@ -156,13 +156,13 @@ TEST_F(WalScanTest, TornTailAndCorruptionAcrossChunkBoundariesThroughOpen) {
   write_log(300, 9000);
   const Scanned clean = scan(base_.dir, 4096);
   const auto& last = clean.result.segments.back();
-  const uint64_t off = last.data_end - wal::record_bytes(payload_for(300).size());
+  const uint64_t off = waltest::record_offset(last.path, 300);
   const std::string good = read_whole(last.path);
   // A window of 100 bytes puts boundaries inside nearly every record header.
   base_.recovery_chunk_bytes = 100;
 
   std::string torn = good;
-  torn[last.data_end - 1] ^= 0x10;  // the last payload byte of the last record
+  torn[off + wal::record_bytes(payload_for(300).size()) - 1] ^= 0x10;  // the last payload byte of the last record
   write_file(last.path, torn);
   {
     Records got;
@@ -182,8 +182,7 @@ TEST_F(WalScanTest, TornTailAndCorruptionAcrossChunkBoundariesThroughOpen) {
 
   // A flipped byte in an earlier segment's record: corruption, named by file and offset.
   const auto& first = clean.result.segments.front();
-  uint64_t at = wal::kSegmentHeaderBlockBytes;
-  for (Zxid z = 1; z < 20; ++z) at += wal::record_bytes(payload_for(z).size());
+  const uint64_t at = waltest::record_offset(first.path, 20);
   std::string bad = read_whole(first.path);
   bad[at + wal::kRecordHeaderBytes + 1] ^= 0x01;
   write_file(first.path, bad);
@@ -212,7 +211,7 @@ TEST_F(WalScanTest, EveryChunkSizeMakesTheSameDecisionsOnRandomDamage) {
     const auto& seg = clean.result.segments[which];
     std::string b = originals[which].second;
     // Half the damage in the last segment hits its last record or the zeros after it: a torn tail.
-    const uint64_t last_start = seg.data_end - wal::record_bytes(payload_for(seg.last_zxid).size());
+    const uint64_t last_start = waltest::record_offset(seg.path, seg.last_zxid);
     const uint64_t from = in_last && rng() % 2 == 0 ? last_start : wal::kSegmentHeaderBlockBytes;
     const uint64_t at = std::min<uint64_t>(from + rng() % (seg.data_end + 64 - from), b.size() - 4);
     switch (rng() % 3) {

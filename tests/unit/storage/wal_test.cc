@@ -335,7 +335,7 @@ std::pair<std::string, uint64_t> last_record(const std::string& dir, Zxid last) 
   EXPECT_EQ(scan.status, wal::ScanStatus::kClean) << scan.error;
   EXPECT_EQ(scan.last_zxid, last);
   const auto& s = scan.segments.back();
-  return {s.path, s.data_end - record_bytes(payload_for(last).size())};
+  return {s.path, waltest::record_offset(s.path, last)};
 }
 
 TEST_P(WalTest, TornLastRecordIsTruncatedAndAppendsContinue) {
@@ -398,11 +398,12 @@ TEST_P(WalTest, FlippedByteBeforeValidRecordsIsCorruption) {
     auto w = open(r, rec);
     ASSERT_TRUE(w);
     write(*w, 1, 50);
+    // Records written after record 10 was durable: damage to it is no torn write (records written while it was
+    // in flight could have overtaken one: see TornWriteOvertakenByLaterBatchesIsATornTail).
+    write(*w, 51, 60);
   }
-  // Record 10's offset: the header block plus records 1..9.
-  uint64_t off = wal::kSegmentHeaderBlockBytes;
-  for (Zxid z = 1; z < 10; ++z) off += record_bytes(payload_for(z).size());
   const std::string file = segment_files(base_.dir).front();
+  const uint64_t off = waltest::record_offset(file, 10);
   flip_byte(file, off + wal::kRecordHeaderBytes + (payload_for(10).empty() ? -4 : 0));
   Replayed r;
   WalRecovery rec;
@@ -423,10 +424,10 @@ TEST_P(WalTest, ZeroedRecordBeforeValidRecordsIsCorruption) {
     auto w = open(r, rec);
     ASSERT_TRUE(w);
     write(*w, 1, 50);
+    write(*w, 51, 60);  // (as above)
   }
-  uint64_t off = wal::kSegmentHeaderBlockBytes;
-  for (Zxid z = 1; z < 20; ++z) off += record_bytes(payload_for(z).size());
   const std::string file = segment_files(base_.dir).front();
+  const uint64_t off = waltest::record_offset(file, 20);
   zero_range(file, off, off + record_bytes(payload_for(20).size()));
   std::string error;
   Replayed r;
@@ -449,8 +450,9 @@ TEST_P(WalTest, DamageInAnEarlierSegmentIsCorruption) {
   // The LAST record of the first segment: nothing valid follows it in that segment, but it is not the tail.
   wal::ScanResult scan = wal::scan_dir(base_.dir, nullptr);
   const auto& s0 = scan.segments.front();
-  const uint64_t off = s0.data_end - record_bytes(payload_for(s0.last_zxid).size());
-  flip_byte(files[0], s0.data_end - 1 - (payload_for(s0.last_zxid).empty() ? 8 : 0));
+  const uint64_t off = waltest::record_offset(files[0], s0.last_zxid);
+  const uint64_t last_byte = off + record_bytes(payload_for(s0.last_zxid).size()) - 1;
+  flip_byte(files[0], last_byte - (payload_for(s0.last_zxid).empty() ? 8 : 0));
   std::string error;
   Replayed r;
   WalRecovery rec;
@@ -458,7 +460,7 @@ TEST_P(WalTest, DamageInAnEarlierSegmentIsCorruption) {
   EXPECT_NE(error.find("wal corrupt: " + files[0] + " offset " + std::to_string(off)), std::string::npos) << error;
 
   // A bad header in a segment that is not the last one is corruption too.
-  flip_byte(files[0], s0.data_end - 1 - (payload_for(s0.last_zxid).empty() ? 8 : 0));  // undo
+  flip_byte(files[0], last_byte - (payload_for(s0.last_zxid).empty() ? 8 : 0));  // undo
   flip_byte(files[1], 3);
   EXPECT_FALSE(Wal::open(base_, r.fn(), rec, error));
   EXPECT_NE(error.find(files[1] + " offset 0: bad segment header magic"), std::string::npos) << error;

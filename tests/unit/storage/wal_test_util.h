@@ -105,6 +105,20 @@ inline void write_range(Wal& w, Zxid from, Zxid to, size_t big = 9000) {
   ASSERT_EQ(w.persisted_zxid(), to);
 }
 
+// The offset of the record `zxid` in segment file `path` (padding skipped), or UINT64_MAX when it is not there.
+inline uint64_t record_offset(const std::string& path, Zxid zxid) {
+  const std::string bytes = read_whole(path);
+  const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+  uint64_t off = wal::kSegmentHeaderBlockBytes;
+  while (off < bytes.size()) {
+    wal::RecordView r;
+    if (wal::check_record(data + off, bytes.size() - off, r) != wal::RecordCheck::kOk) break;
+    if (!r.pad && r.zxid == zxid) return off;
+    off += wal::record_bytes(r.payload_bytes);
+  }
+  return UINT64_MAX;
+}
+
 inline std::vector<std::string> segment_names(const std::string& dir) {
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(dir)) {

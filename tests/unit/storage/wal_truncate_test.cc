@@ -225,7 +225,7 @@ class WalTruncateTest : public ::testing::TestWithParam<Place> {
     for (const auto& r : model_) model_bytes += record_bytes(r.second.size());
     uint64_t data_bytes = 0;
     for (const wal::ScanSegment& s : scan.segments) {
-      data_bytes += s.data_end - wal::kSegmentHeaderBlockBytes;
+      data_bytes += s.data_end - wal::kSegmentHeaderBlockBytes - s.pad_bytes;
       EXPECT_EQ(s.file_bytes, base_.segment_bytes) << s.path;
       EXPECT_GT(s.records, 0u) << s.path;
       const std::string bytes = read_whole(s.path);
@@ -255,15 +255,6 @@ class WalTruncateTest : public ::testing::TestWithParam<Place> {
     return out;
   }
 
-  // Where the record `zxid` of the model starts in its segment, counting from that segment's first record.
-  uint64_t offset_in_segment(Zxid segment_first, Zxid zxid) const {
-    uint64_t off = wal::kSegmentHeaderBlockBytes;
-    for (const auto& r : model_) {
-      if (r.first >= segment_first && r.first < zxid) off += record_bytes(r.second.size());
-    }
-    return off;
-  }
-
   std::unique_ptr<TempDir> dir_;
   WalOptions base_;
   Records model_;
@@ -277,18 +268,21 @@ TEST_P(WalTruncateTest, CutInsideTheLastSegmentKeepsTheRecordsAtOrBelowAndAppend
   write(*w, 1, 300);
   const std::string file = segment_paths(base_.dir).at(0);
   const std::string before = read_whole(file);
-  const uint64_t cut = offset_in_segment(1, 251);
-  ASSERT_NE(cut % wal::kBlockBytes, 0u) << "pick a cut inside a block: it exercises the O_DIRECT tail block";
-  truncate(*w, 250);
-  EXPECT_EQ(w->persisted_zxid(), 250);
+  // A cut inside a block exercises the O_DIRECT tail block. (Where padding put a record at a block boundary,
+  // the record before it is the first one removed.)
+  Zxid first_cut = 251;
+  while (waltest::record_offset(file, first_cut) % wal::kBlockBytes == 0) --first_cut;
+  const uint64_t cut = waltest::record_offset(file, first_cut);
+  truncate(*w, first_cut - 1);
+  EXPECT_EQ(w->persisted_zxid(), first_cut - 1);
   // The kept bytes are untouched, everything after them is zero.
   const std::string after = read_whole(file);
   ASSERT_EQ(after.size(), before.size());
   EXPECT_EQ(after.compare(0, cut, before, 0, cut), 0);
   EXPECT_EQ(after.find_first_not_of('\0', cut), std::string::npos);
   EXPECT_EQ(segments().back().data_end, cut);
-  // Appends continue right after record 250, with different bytes under the removed zxids.
-  write(*w, 251, 400, /*salt=*/1);
+  // Appends continue right after the last kept record, with different bytes under the removed zxids.
+  write(*w, first_cut, 400, /*salt=*/1);
   ASSERT_NO_FATAL_FAILURE(reopen(w));
   write(*w, 401, 420, 2);
   ASSERT_NO_FATAL_FAILURE(reopen(w));
@@ -335,13 +329,14 @@ TEST_P(WalTruncateTest, CutInAnEarlierSegmentDeletesTheLaterOnes) {
   const std::vector<Seg> segs = segments();
   ASSERT_GT(segs.size(), 8u);
   const Zxid mid = (segs[2].first + segs[2].last) / 2;
+  const uint64_t cut = waltest::record_offset(segs[2].path, mid + 1);
   truncate(*w, mid);
   EXPECT_EQ(w->persisted_zxid(), mid);
   const std::vector<Seg> now = segments();
   ASSERT_EQ(now.size(), 3u);
   EXPECT_EQ(now.back().path, segs[2].path);
   EXPECT_EQ(now.back().last, mid);
-  EXPECT_EQ(now.back().data_end, offset_in_segment(segs[2].first, mid + 1));
+  EXPECT_EQ(now.back().data_end, cut);
   for (size_t i = 3; i < segs.size(); ++i) EXPECT_FALSE(fs::exists(segs[i].path)) << segs[i].path;
   check_files();
   // Appends fill segment 2 again and roll into new segments named after their first records.
@@ -654,7 +649,7 @@ TEST_P(WalTruncateTest, DamagedRecordMetWhileCuttingFailsWithItsOffset) {
   ASSERT_TRUE(w);
   write(*w, 1, 100);
   const std::string file = segment_paths(base_.dir).at(0);
-  const uint64_t off = offset_in_segment(1, 10);
+  const uint64_t off = waltest::record_offset(file, 10);
   flip_byte(file, off + 8);  // record 10's zxid field: a crc mismatch
   std::string error;
   EXPECT_FALSE(w->truncate_after(50, error));

@@ -6,10 +6,16 @@
 // - Segments are read in file-name order (= first-zxid order). Each record must have the record magic, a length
 //   within the segment and <= kMaxRecordPayloadBytes, a matching crc32c, a zero reserved field, and a zxid above
 //   every zxid before it (and >= its segment's first zxid). A zero magic ends a segment's data.
+// - Padding records are skipped.
 // - A bad record in the LAST segment with no valid record anywhere after it (searched byte by byte for a record
-//   with the magic, a matching crc and a higher zxid) is a torn tail: the write that carried it never completed,
-//   so it was never acknowledged. Anything else that is bad is corruption: a bad record in an earlier segment,
-//   a bad record followed by a valid one, valid records after a segment's end-of-data zeros, a zxid out of order.
+//   with a magic, a matching crc and a higher zxid) is a torn tail: the write that carried it never completed,
+//   so it was never acknowledged. So is a bad record, or the end-of-data zeros, followed only by valid records
+//   that were all written while it was not yet durable (each record's `back`, wal.h): writes in flight together
+//   that completed out of order, none of them acknowledged. Recovery zeroes all of it.
+//   Anything else that is bad is corruption: a bad record in an earlier segment, a bad record or zeros followed
+//   by a record written after that offset was durable (version 1 records always count as such), a zxid out of
+//   order. (Damage to acknowledged records of the last writes in flight reads as a torn tail: the scan cannot
+//   tell it from a torn write; a replicated node gets them back from the leader.)
 // - A last segment whose header block is bad but whose bytes after the header block are all zero is a crash while
 //   rolling: the segment is incomplete and holds nothing. A bad header anywhere else is corruption.
 //
@@ -42,6 +48,7 @@ struct ScanSegment {
   uint64_t file_bytes = 0;   // the file's size: records must end within it
   uint64_t data_end = 0;     // offset just past the last valid record (kSegmentHeaderBlockBytes when empty)
   uint64_t records = 0;
+  uint64_t pad_bytes = 0;    // bytes of padding records among the data
   Zxid last_zxid = 0;        // 0 when the segment holds no record
 };
 

@@ -1,16 +1,27 @@
 // The write-ahead log: preallocated segment files of checksummed records, appended through io_uring with group
 // commit. Appending and making durable are separate steps: append() only queues bytes in memory; pump() sends
-// everything queued as ONE write plus ONE fdatasync when the device is free; completions arrive on
-// completion_fd() and reap() turns them into a higher persisted_zxid(). The caller (the server's event loop)
-// applies and acknowledges transactions up to persisted_zxid().
+// everything queued as ONE durable write (RWF_DSYNC, or a write plus an fdatasync) when the device can take
+// one; completions arrive on completion_fd() and reap() turns them into a higher persisted_zxid(). The caller (the
+// server's event loop) applies and acknowledges transactions up to persisted_zxid(). With O_DIRECT and
+// Durability::kFsync up to max_batches_in_flight such writes are in flight at once (wal_datapath.cc); they may
+// complete in any order, and persisted_zxid() only ever covers a prefix of the log that is entirely on disk.
 //
-// On-disk format (little-endian), version 1:
+// On-disk format (little-endian), version 2:
 //   segment file  <dir>/wal-<first zxid as 16 hex digits>.seg, preallocated to segment_bytes with fallocate
 //   block 0       segment header, 4096 bytes: magic "UKWALSEG", u32 format version, u32 header size,
 //                 u64 first zxid, u64 segment bytes, u32 crc32c of the preceding header bytes; rest zero
-//   then records  back to back from offset 4096: u32 magic 0x55574C52 ("RLWU"), u32 payload length,
-//                 u64 zxid, u32 crc32c over (length, zxid, payload), u32 reserved (0), payload bytes.
+//   then records  back to back from offset 4096: u32 magic 0x55574C53 ("SLWU"), u32 payload length,
+//                 u64 zxid, u32 crc32c over (length, zxid, back, payload), u32 back, payload bytes.
+//                 `back`: how many bytes before the record the segment's durable data ended when the record's
+//                 write was submitted (everything before that offset was on disk then). The recovery scan uses it
+//                 to tell writes in flight together that landed out of order (a torn tail) from damage to data
+//                 that was acknowledged (scan.h).
+//   padding       u32 magic 0x55574C50 ("PLWU"), then the same fields (zxid 0, payload zeros): fills the rest of
+//                 a block so the next write starts on a fresh one while this one is in flight.
 //                 A zero magic ends the segment's data (preallocated space reads as zeros).
+//   version 1     (still read) records with magic 0x55574C52 ("RLWU"), the crc over (length, zxid, payload) and
+//                 the `back` field reserved and zero; no padding. This version writes version 2 headers and
+//                 records, also when it appends to a version 1 segment; older versions refuse a version 2 header.
 // Records never span segments; zxids strictly increase across the whole log; a segment's records are >= the
 // first zxid in its name. The log only ever shrinks at its ends: purge_before() deletes whole segments at the
 // front; truncate_after() and reset() cut it back at the tail (ZAB synchronization with a new leader).
@@ -67,6 +78,10 @@ struct WalOptions {
   // and an fdatasync: io_uring hands every fdatasync to a worker thread, whose wake-ups cost more than the disk
   // on a VM (see the top of wal_datapath.cc). Buffered writes keep the fdatasync.
   bool dsync_direct_writes = true;
+  // With O_DIRECT, RWF_DSYNC writes and Durability::kFsync, up to this many batch writes are in flight at once
+  // (capped at 4): records that arrive while one is on its way go out in the next without waiting for it. 1: one
+  // batch at a time. See "Overlapping batches" in wal_datapath.cc.
+  int max_batches_in_flight = 4;
   // Recovery reads segment files in windows of this many bytes (a record bigger than a window gets one of its
   // own): the scan holds at most max(chunk, largest record) + a few KiB of file bytes at a time.
   uint64_t recovery_chunk_bytes = 1ull << 20;  // = wal::kDefaultScanChunkBytes
@@ -151,6 +166,8 @@ class Wal {
   // Counters for mntr: batches (write+fdatasync pairs) and records written.
   virtual uint64_t batches_written() const = 0;
   virtual uint64_t records_written() const = 0;
+  // The most batch writes that were in flight at once (see WalOptions::max_batches_in_flight).
+  virtual uint64_t peak_batches_in_flight() const = 0;
 };
 
 }  // namespace uk
