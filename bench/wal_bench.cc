@@ -9,6 +9,12 @@
 //       single-append latency of the three ways a batch is made durable: one O_DIRECT write with RWF_DSYNC
 //       (dsync_direct_writes, the default), the write with a linked fdatasync (link_fdatasync), and the fdatasync
 //       submitted after the write completes; alternating blocks of appends so machine noise hits all alike.
+//   wal_bench overlap DIR [--clients N] [--think-us T] [--record-bytes N] [--block-ms M] [--blocks N]
+//       N simulated clients in a closed loop, each with one append outstanding: when its record is persisted, a
+//       client appends its next one a random 0..2T us later (T stands for the network and the client between two
+//       writes: replies leave a server one by one, so clients come back spread out, not in step).
+//       Compares max_batches_in_flight 1, 2 and 4 (three logs, in alternating blocks of M ms each): appends/s,
+//       append -> durable latency, records per batch and the most batches seen in flight.
 //   wal_bench fill    DIR [--log-mib N] [--record-bytes N] [--segment-kib N]
 //       writes about N MiB of log (for recover).
 //   wal_bench recover DIR [--chunk-kib N] [--cold 0|1]
@@ -33,6 +39,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -212,6 +219,102 @@ void sync_mode(const Args& a) {
 }
 #endif
 
+// One block of the overlap mode: `clients` closed-loop clients against `w` for `ms` milliseconds.
+void overlap_block(Wal& w, Zxid& next, int clients, long long think_us, size_t record, long long ms,
+                   std::vector<double>& lat) {
+  struct Out {
+    Zxid zxid;
+    Clock::time_point sent;
+    int client;
+  };
+  std::vector<Out> out;  // in zxid order
+  std::vector<Clock::time_point> ready(static_cast<size_t>(clients), Clock::now());
+  std::vector<bool> waiting(static_cast<size_t>(clients), false);
+  size_t head = 0;
+  const auto end = Clock::now() + std::chrono::milliseconds(ms);
+  const std::string payload = payload_of(record, 1);
+  std::mt19937 rng(static_cast<uint32_t>(next));
+  std::uniform_int_distribution<long long> think(0, 2 * think_us);
+  for (;;) {
+    auto now = Clock::now();
+    const bool stopping = now >= end;
+    auto wake = now + std::chrono::milliseconds(100);
+    for (int c = 0; c < clients && !stopping; ++c) {
+      if (waiting[static_cast<size_t>(c)]) continue;
+      if (ready[static_cast<size_t>(c)] <= now) {
+        w.append(next, payload);
+        out.push_back(Out{next++, now, c});
+        waiting[static_cast<size_t>(c)] = true;
+      } else {
+        wake = std::min(wake, ready[static_cast<size_t>(c)]);
+      }
+    }
+    w.pump();
+    if (stopping && head == out.size()) break;
+    const auto left = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now).count());
+    timespec ts{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+    pollfd p{w.completion_fd(), POLLIN, 0};
+    ::ppoll(&p, 1, &ts, nullptr);
+    w.reap();
+    if (!w.failure().empty()) die("wal failed: " + w.failure());
+    now = Clock::now();
+    while (head < out.size() && out[head].zxid <= w.persisted_zxid()) {
+      lat.push_back(std::chrono::duration<double, std::micro>(now - out[head].sent).count());
+      waiting[static_cast<size_t>(out[head].client)] = false;
+      ready[static_cast<size_t>(out[head].client)] = now + std::chrono::microseconds(think(rng));
+      ++head;
+    }
+  }
+}
+
+void overlap_mode(const Args& a) {
+  const int clients = static_cast<int>(a.get("clients", 64));
+  const long long think_us = a.get("think-us", 100);
+  const size_t record = static_cast<size_t>(a.get("record-bytes", 200));
+  const long long block_ms = a.get("block-ms", 2000);
+  const long long blocks = a.get("blocks", 5);
+  const int in_flight[] = {1, 2, 4};
+  constexpr int kVariants = 3;
+  std::unique_ptr<Wal> wals[kVariants];
+  std::vector<double> lat[kVariants];
+  Zxid next[kVariants] = {1, 1, 1};
+  bool direct = false;
+  for (int v = 0; v < kVariants; ++v) {
+    WalOptions o;
+    o.dir = a.dir + "/overlap-" + std::to_string(in_flight[v]);
+    o.segment_bytes = 64ull << 20;
+    o.max_batches_in_flight = in_flight[v];
+    fresh_dir(o.dir);
+    WalRecovery rec;
+    wals[v] = open_wal(o, rec);
+    direct = rec.direct_io;
+    std::vector<double> warm;
+    overlap_block(*wals[v], next[v], clients, think_us, record, 300, warm);
+  }
+  for (long long b = 0; b < blocks; ++b) {
+    for (int v = 0; v < kVariants; ++v) overlap_block(*wals[v], next[v], clients, think_us, record, block_ms, lat[v]);
+  }
+  std::printf("overlap: %s (%s, O_DIRECT %s), %d clients closed loop, think %lld us, %zu-byte records, %lld blocks "
+              "of %lld ms per variant, alternating\n",
+              a.dir.c_str(), fs_name(a.dir).c_str(), direct ? "yes" : "no", clients, think_us, record, blocks,
+              block_ms);
+  if (!direct) std::printf("(without O_DIRECT, batches never overlap: the three variants are the same)\n");
+  for (int v = 0; v < kVariants; ++v) {
+    char title[64];
+    std::snprintf(title, sizeof title, "max_batches_in_flight=%d", in_flight[v]);
+    const double secs = static_cast<double>(blocks * block_ms) / 1000.0;
+    std::printf("  %-26s %8.0f appends/s  %6.1f records/batch  peak %" PRIu64 " in flight\n", title,
+                static_cast<double>(lat[v].size()) / secs,
+                static_cast<double>(wals[v]->records_written()) / static_cast<double>(wals[v]->batches_written()),
+                wals[v]->peak_batches_in_flight());
+    print_row("  append -> durable", lat[v]);
+  }
+  for (int v = 0; v < kVariants; ++v) {
+    wals[v].reset();
+    std::filesystem::remove_all(a.dir + "/overlap-" + std::to_string(in_flight[v]));
+  }
+}
+
 void fill_mode(const Args& a) {
   WalOptions o;
   o.dir = a.dir;
@@ -290,7 +393,7 @@ void recover_mode(const Args& a) {
 
 Args parse(int argc, char** argv) {
   if (argc < 3) {
-    die("usage: wal_bench roll|sync|fill|recover DIR [--key value ...] (see the comment at the top of wal_bench.cc)");
+    die("usage: wal_bench roll|sync|overlap|fill|recover DIR [--key value ...] (see the comment at the top of wal_bench.cc)");
   }
   Args a;
   a.mode = argv[1];
@@ -314,6 +417,8 @@ int main(int argc, char** argv) {
   } else if (a.mode == "sync") {
     sync_mode(a);
 #endif
+  } else if (a.mode == "overlap") {
+    overlap_mode(a);
   } else if (a.mode == "fill") {
     fill_mode(a);
   } else if (a.mode == "recover") {
