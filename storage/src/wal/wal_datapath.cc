@@ -70,7 +70,7 @@ void WalImpl::pump() {
 // batch before it.
 bool WalImpl::may_overlap() const {
   if (in_flight_count_ >= static_cast<size_t>(max_in_flight_)) return false;
-  const InFlight& newest = batches_[(in_flight_head_ + in_flight_count_ - 1) % kMaxBatchesInFlight];
+  const InFlight& newest = batches_[(next_slot() + kMaxBatchesInFlight - 1) % kMaxBatchesInFlight];
   if (newest.exclusive || tail_bytes_ != 0) return false;
   return seg_fd_ >= 0 && seg_end_ + pending_records_.front().end <= seg_limit_;
 }
@@ -116,7 +116,7 @@ bool WalImpl::submit_batch() {
   content_end += pad;
   // (Buffered mode has a tail only when the batch rolls: the new segment's header block.)
   const uint64_t write_bytes = direct_io_ ? round_up_block(content_end) : content_end;
-  const size_t slot = (in_flight_head_ + in_flight_count_) % kMaxBatchesInFlight;
+  const size_t slot = next_slot();
   AlignedBuffer& buf = batch_bufs_[slot];
   if (!buf.reserve(round_up_block(content_end), 0)) {
     fail_text("wal: out of memory for a " + std::to_string(content_end) + "-byte write buffer");
@@ -204,7 +204,7 @@ bool WalImpl::submit_batch() {
 }
 
 bool WalImpl::submit_sync_only() {
-  const size_t slot = (in_flight_head_ + in_flight_count_) % kMaxBatchesInFlight;
+  const size_t slot = next_slot();
   const bool queued = ring_->prep_fdatasync(seg_fd_, (slot << kSlotShift) | kOpSync, false);
   UK_WAL_ASSERT(queued, "io_uring submission queue full with nothing in flight", 0, 0);
   InFlight& b = batches_[slot];
@@ -235,7 +235,7 @@ void WalImpl::reap() {
 }
 
 void WalImpl::handle(const UringCompletion& c) {
-  if ((c.user_data & ((1u << kSlotShift) - 1)) >= kOpSpareAllocate) {
+  if (op_of(c.user_data) >= kOpSpareAllocate) {
     handle_spare(c);
   } else {
     handle_batch_op(c);
@@ -248,7 +248,7 @@ void WalImpl::handle_batch_op(const UringCompletion& c) {
                 "completion with nothing in flight", c.user_data, in_flight_count_);
   InFlight& b = batches_[slot];
   b.ops_left -= 1;
-  switch (c.user_data & ((1u << kSlotShift) - 1)) {
+  switch (op_of(c.user_data)) {
     case kOpWrite:
       check_write(c.res, b.write_bytes, "write");
       if (b.sync_after_write) submit_deferred_sync(b, slot);

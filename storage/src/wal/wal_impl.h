@@ -152,6 +152,7 @@ class WalImpl final : public Wal {
   };
   // A completion's user_data: the op in the low byte, the batch's slot above it.
   static constexpr uint64_t kSlotShift = 8;
+  static uint64_t op_of(uint64_t user_data) { return user_data & ((uint64_t{1} << kSlotShift) - 1); }
   enum Op : uint64_t {
     kOpWrite = 1,
     kOpSync = 2,
@@ -219,6 +220,8 @@ class WalImpl final : public Wal {
   // Whether another batch may go out now beside those in flight (see "Overlapping batches").
   bool may_overlap() const;
   bool io_in_flight() const { return in_flight_count_ > 0; }
+  // The slot of the batch after the newest in flight (the next to go out); the newest is the one before it.
+  size_t next_slot() const { return (in_flight_head_ + in_flight_count_) % kMaxBatchesInFlight; }
   // Batches may overlap in this mode (they still wait for may_overlap()).
   bool overlapping() const { return max_in_flight_ > 1 && options_.durability == Durability::kFsync; }
   // The current segment's appends go on at `end`, and everything before it is durable.
