@@ -144,7 +144,9 @@ def main():
             "# " + " ".join(sys.argv),
             "# machine: %d cores, %s; 1-minute load at each run start: %s" % (
                 os.cpu_count(), os.uname().release, " ".join("%.1f" % x for x in reads.LOADS)),
-            "# variants: " + "; ".join("%s = %s" % (n, ",".join(p) or "(defaults)") for n, p in args.variant)]
+            "# variants: " + "; ".join("%s = %s" % (n, ",".join(p) or "(defaults)") for n, p in args.variant),
+            "# recs/batch: the log's records per group commit over the server's whole life (ukbench's setup of its",
+            "# znodes included, which is all a read workload writes)"]
     text = "\n".join(head + table(args, runs)) + "\n"
     print(text)
     os.makedirs(args.out, exist_ok=True)
