@@ -126,8 +126,9 @@ int wal_verify(const char* dir) {
   std::printf("%zu segments, %" PRIu64 " records, last zxid 0x%" PRIx64 "\n", r.segments.size(), r.records,
               static_cast<uint64_t>(r.last_zxid));
   for (const ScanSegment& s : r.segments) {
-    std::printf("  %s: %" PRIu64 " records, data ends at %" PRIu64 " of %" PRIu64 " bytes\n", s.path.c_str(),
-                s.records, s.data_end, s.file_bytes);
+    std::printf("  %s: %" PRIu64 " records (+%" PRIu64 " bytes of padding), data ends at %" PRIu64 " of %" PRIu64
+                " bytes\n",
+                s.path.c_str(), s.records, s.pad_bytes, s.data_end, s.file_bytes);
   }
   if (!r.incomplete_segment.empty()) {
     std::printf("incomplete last segment (would be removed): %s: %s\n", r.incomplete_segment.c_str(),
