@@ -152,6 +152,8 @@ bool WalImpl::submit_batch() {
   InFlight& b = batches_[slot];
   b = InFlight{};
   b.active = true;
+  b.write_offset = offset;
+  if (options_.on_batch_write) options_.on_batch_write(offset, buf.data(), len);
   const bool deferred_sync = sync && !linked_sync && !dsync_write;
   b.ops_left = ops + (deferred_sync ? 1 : 0);  // the deferred fdatasync completes too
   b.has_write = true;
@@ -250,14 +252,14 @@ void WalImpl::handle_batch_op(const UringCompletion& c) {
   b.ops_left -= 1;
   switch (op_of(c.user_data)) {
     case kOpWrite:
-      check_write(c.res, b.write_bytes, "write");
+      check_write(c.res, b, "write");
       if (b.sync_after_write) submit_deferred_sync(b, slot);
       break;
     case kOpSync:
       if (const int res = count_sync(c.res); res < 0) fail("fdatasync", seg_path_, -res);
       break;
     case kOpDsyncWrite:
-      check_write(count_sync(c.res), b.write_bytes, "write+fdatasync (RWF_DSYNC)");
+      check_write(count_sync(c.res), b, "write+fdatasync (RWF_DSYNC)");
       break;
     case kOpOldSync:
       if (c.res < 0) fail("fdatasync", retired_path_, -c.res);
@@ -280,7 +282,11 @@ void WalImpl::handle_batch_op(const UringCompletion& c) {
   }
 }
 
-void WalImpl::check_write(int res, uint32_t expected, const char* what) {
+void WalImpl::check_write(int res, const InFlight& b, const char* what) {
+  const uint32_t expected = b.write_bytes;
+  if (res >= 0 && static_cast<uint32_t>(res) == expected && options_.on_batch_write) {
+    options_.on_batch_write(b.write_offset, nullptr, expected);
+  }
   if (res < 0) {
     fail(what, seg_path_, -res);
   } else if (static_cast<uint32_t>(res) != expected) {

@@ -146,6 +146,7 @@ class WalImpl final : public Wal {
     bool rolls = false;             // the chain renames the spare into place (see wal_spare.cc)
     bool exclusive = false;         // nothing else may be in flight beside it (rolls, syncs, buffered writes)
     uint32_t write_bytes = 0;       // requested length of the write
+    uint64_t write_offset = 0;      // where it goes in the segment
     uint64_t end_offset = 0;        // segment offset just past the batch's data
     uint64_t records = 0;
     Zxid last_zxid = 0;
@@ -210,7 +211,7 @@ class WalImpl final : public Wal {
   bool sync_due() const;
   void handle(const UringCompletion& c);
   // A batch write's result: fails the log on an error or a short write (`what` names the operation).
-  void check_write(int res, uint32_t expected, const char* what);
+  void check_write(int res, const InFlight& b, const char* what);
   // A batch sync's result, after fault_fail_sync_at (which may turn it into -EIO).
   int count_sync(int res);
   void handle_batch_op(const UringCompletion& c);
