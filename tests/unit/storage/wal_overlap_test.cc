@@ -297,7 +297,7 @@ TEST_P(WalOverlapLoad, BusyLogOverlapsBatchesAndPersistsInOrder) {
   WalOptions o;
   o.max_batches_in_flight = GetParam();
   o.dir = d.path() + "/wal";
-  o.segment_bytes = 4 << 20;
+  o.segment_bytes = 1 << 20;
   Records got;
   WalRecovery rec;
   auto w = open_wal(o, got, rec);
@@ -305,7 +305,8 @@ TEST_P(WalOverlapLoad, BusyLogOverlapsBatchesAndPersistsInOrder) {
   if (!rec.direct_io) GTEST_SKIP() << "the test directory refuses O_DIRECT: no overlapping batches there";
   // Appends as fast as the loop goes, reaping after each; from 3000 appends on, stops as soon as two batches were
   // in flight together (a first write into fresh preallocated space can take the disk tens of milliseconds, so
-  // the count of appends that needs varies). 4 MiB segments: the run rolls now and then, with batches in flight.
+  // the count of appends that needs varies). 1 MiB segments: the run rolls (each roll waits for the batches in
+  // flight and goes out alone).
   Zxid persisted = 0;
   Zxid last = 0;
   for (Zxid z = 1; z <= 40000 && (z <= 3000 || w->peak_batches_in_flight() < 2); ++z) {
@@ -321,6 +322,7 @@ TEST_P(WalOverlapLoad, BusyLogOverlapsBatchesAndPersistsInOrder) {
   EXPECT_EQ(w->persisted_zxid(), last);
   EXPECT_GE(w->peak_batches_in_flight(), 2u) << "no two batches were ever in flight together; batches "
                                              << w->batches_written();
+  EXPECT_GE(segment_names(o.dir).size(), 2u) << "the run never rolled";
   EXPECT_LE(w->peak_batches_in_flight(), static_cast<uint64_t>(GetParam()));
   w.reset();
   auto again = open_wal(o, got, rec);
