@@ -168,6 +168,24 @@ int main(int argc, char** argv) {
   if (leader_port == 0) fail("the members did not serve with one leader within 60 s");
   const int leader_id = ids[leader_port];
 
+  // Serving comes before the lanes move: a channel starts on TCP and moves to rdma once both sides' RDMA
+  // connection is up. Wait for that on every leader-follower pair, both directions, so the count of TCP messages
+  // below covers only the run (a heartbeat sent on TCP just before the move is no failure).
+  auto lanes_on_rdma = [&] {
+    for (const auto& [port, id] : ids) {
+      auto m = mntr(port);
+      for (const auto& [other_port, other] : ids) {
+        if (other == id || (id != leader_id && other != leader_id)) continue;
+        const std::string p = "zk_ukeeper_peer_" + std::to_string(other) + "_";
+        if (m[p + "lane"] != "rdma" || m[p + "in_lane"] != "rdma") return false;
+      }
+    }
+    return true;
+  };
+  for (int attempt = 0; attempt < 300 && !lanes_on_rdma(); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
   std::map<int, std::map<std::string, std::string>> before;
   for (const auto& [port, id] : ids) before[port] = mntr(port);
 
