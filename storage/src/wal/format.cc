@@ -120,6 +120,7 @@ RecordCheck check_record_header(const uint8_t* data, uint64_t avail, RecordView&
   out.payload_bytes = load<uint32_t>(data + 4);
   out.zxid = static_cast<Zxid>(load<uint64_t>(data + 8));
   out.stored_crc = load<uint32_t>(data + 16);
+  if (out.pad && out.zxid != 0) return RecordCheck::kBadMagic;  // a pad carries no zxid: this is not one
   if (out.payload_bytes > kMaxRecordPayloadBytes || out.payload_bytes > avail - kRecordHeaderBytes) {
     return RecordCheck::kBadLength;
   }

@@ -54,6 +54,10 @@ TEST(WalFormatV2, BackIsCoveredByTheCrcAndPadsCheckLikeRecords) {
   EXPECT_EQ(wal::record_bytes(r.payload_bytes), pad.size());
   pad[60] = 1;
   EXPECT_EQ(wal::check_record(pad.data(), pad.size(), r), wal::RecordCheck::kBadCrc);
+  // A pad carries no zxid (found by fuzz_wal: one with a zxid and a matching crc was accepted).
+  wal::encode_pad(pad.size(), pad.data(), 7);
+  pad[15] = 0x4c;
+  EXPECT_NE(wal::check_record(pad.data(), pad.size(), r), wal::RecordCheck::kOk);
 }
 
 // A version 1 record: the old magic, the reserved field zero and outside the crc.
