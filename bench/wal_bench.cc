@@ -22,8 +22,8 @@
 //       --cold 1 drops DIR's segment files from the page cache first (posix_fadvise DONTNEED).
 //
 // Every mode prints what it measured, on which filesystem, and how many samples. Built with -DWAL_BENCH_OLD_API
-// it compiles against the Wal before segment pre-creation and chunked recovery (roll --precreate, sync and
-// recover --chunk-kib are then unavailable), to measure "before" with the same code.
+// it compiles against the Wal before segment pre-creation and chunked recovery (roll --precreate, sync, overlap
+// and recover --chunk-kib are then unavailable), to measure "before" with the same code.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/statfs.h>
@@ -171,6 +171,57 @@ void roll_mode(const Args& a) {
 }
 
 #ifndef WAL_BENCH_OLD_API
+// Variants of the log measured side by side (sync and overlap modes): one Wal each in a fresh directory of its
+// own under the bench directory, taking turns in blocks so that the machine's drift hits all of them alike;
+// closed and removed at the end.
+class LogVariants {
+ public:
+  struct Log {
+    std::string dir;
+    std::unique_ptr<Wal> wal;
+    std::vector<double> latencies;  // microseconds, every block's samples
+    Zxid next = 1;
+  };
+
+  // configure(i, options) sets variant i's options beyond its directory and the 64 MiB segments.
+  template <typename Configure>
+  LogVariants(const std::string& root, const std::vector<std::string>& names, Configure configure) {
+    for (size_t i = 0; i < names.size(); ++i) {
+      Log& l = logs_.emplace_back();
+      WalOptions o;
+      o.dir = l.dir = root + "/" + names[i];
+      o.segment_bytes = 64ull << 20;
+      configure(i, o);
+      fresh_dir(o.dir);
+      WalRecovery rec;
+      l.wal = open_wal(o, rec);
+      direct_ = rec.direct_io;
+    }
+  }
+
+  ~LogVariants() {
+    for (Log& l : logs_) {
+      l.wal.reset();
+      std::filesystem::remove_all(l.dir);
+    }
+  }
+
+  // Runs block(log) for every variant in turn, `blocks` times.
+  template <typename Block>
+  void alternate(long long blocks, Block block) {
+    for (long long b = 0; b < blocks; ++b) {
+      for (Log& l : logs_) block(l);
+    }
+  }
+
+  std::vector<Log>& logs() { return logs_; }
+  bool direct() const { return direct_; }  // the segments are written with O_DIRECT (the same for all)
+
+ private:
+  std::vector<Log> logs_;
+  bool direct_ = false;
+};
+
 void sync_mode(const Args& a) {
   const size_t record = static_cast<size_t>(a.get("record-bytes", 100));
   const long long appends = a.get("appends", 500);
@@ -182,46 +233,32 @@ void sync_mode(const Args& a) {
     bool linked;
   };
   const Variant variants[] = {
-      {"/sync-dsync", "(a) one RWF_DSYNC write", true, true},
-      {"/sync-linked", "(b) write linked to fdatasync", false, true},
-      {"/sync-after-write", "(c) fdatasync after the write", false, false},
+      {"sync-dsync", "(a) one RWF_DSYNC write", true, true},
+      {"sync-linked", "(b) write linked to fdatasync", false, true},
+      {"sync-after-write", "(c) fdatasync after the write", false, false},
   };
-  constexpr int kVariants = 3;
-  std::unique_ptr<Wal> wals[kVariants];
-  std::vector<double> lat[kVariants];
-  Zxid next[kVariants] = {1, 1, 1};
-  bool direct = false;
-  for (int v = 0; v < kVariants; ++v) {
-    WalOptions o;
-    o.dir = a.dir + variants[v].dir;
-    o.segment_bytes = 64ull << 20;
-    o.dsync_direct_writes = variants[v].dsync;
-    o.link_fdatasync = variants[v].linked;
-    fresh_dir(o.dir);
-    WalRecovery rec;
-    wals[v] = open_wal(o, rec);
-    direct = rec.direct_io;
-    for (int i = 0; i < 20; ++i) append_durable(*wals[v], next[v]++, payload_of(record, 1));  // warm-up
-  }
-  for (long long b = 0; b < blocks; ++b) {
-    for (int v = 0; v < kVariants; ++v) {
-      for (long long i = 0; i < appends; ++i) lat[v].push_back(append_durable(*wals[v], next[v]++, payload_of(record, i)));
+  LogVariants logs(a.dir, {variants[0].dir, variants[1].dir, variants[2].dir}, [&](size_t i, WalOptions& o) {
+    o.dsync_direct_writes = variants[i].dsync;
+    o.link_fdatasync = variants[i].linked;
+  });
+  logs.alternate(1, [&](LogVariants::Log& l) {
+    for (int i = 0; i < 20; ++i) append_durable(*l.wal, l.next++, payload_of(record, 1));  // warm-up
+  });
+  logs.alternate(blocks, [&](LogVariants::Log& l) {
+    for (long long i = 0; i < appends; ++i) {
+      l.latencies.push_back(append_durable(*l.wal, l.next, payload_of(record, l.next)));
+      ++l.next;
     }
-  }
+  });
   std::printf("sync: %s (%s, O_DIRECT %s), %zu-byte records, %lld blocks of %lld appends per variant, alternating\n",
-              a.dir.c_str(), fs_name(a.dir).c_str(), direct ? "yes" : "no", record, blocks, appends);
-  if (!direct) std::printf("(without O_DIRECT, (a) is (b): RWF_DSYNC applies to O_DIRECT segments only)\n");
-  for (int v = 0; v < kVariants; ++v) print_row(variants[v].title, lat[v]);
-  for (int v = 0; v < kVariants; ++v) {
-    wals[v].reset();
-    std::filesystem::remove_all(a.dir + variants[v].dir);
-  }
+              a.dir.c_str(), fs_name(a.dir).c_str(), logs.direct() ? "yes" : "no", record, blocks, appends);
+  if (!logs.direct()) std::printf("(without O_DIRECT, (a) is (b): RWF_DSYNC applies to O_DIRECT segments only)\n");
+  for (size_t v = 0; v < logs.logs().size(); ++v) print_row(variants[v].title, logs.logs()[v].latencies);
 }
-#endif
 
-// One block of the overlap mode: `clients` closed-loop clients against `w` for `ms` milliseconds.
-void overlap_block(Wal& w, Zxid& next, int clients, long long think_us, size_t record, long long ms,
-                   std::vector<double>& lat) {
+// One block of the overlap mode: `clients` closed-loop clients against the log for `ms` milliseconds.
+void overlap_block(LogVariants::Log& log, int clients, long long think_us, size_t record, long long ms) {
+  Wal& w = *log.wal;
   struct Out {
     Zxid zxid;
     Clock::time_point sent;
@@ -233,7 +270,7 @@ void overlap_block(Wal& w, Zxid& next, int clients, long long think_us, size_t r
   size_t head = 0;
   const auto end = Clock::now() + std::chrono::milliseconds(ms);
   const std::string payload = payload_of(record, 1);
-  std::mt19937 rng(static_cast<uint32_t>(next));
+  std::mt19937 rng(static_cast<uint32_t>(log.next));
   std::uniform_int_distribution<long long> think(0, 2 * think_us);
   for (;;) {
     auto now = Clock::now();
@@ -242,8 +279,8 @@ void overlap_block(Wal& w, Zxid& next, int clients, long long think_us, size_t r
     for (int c = 0; c < clients && !stopping; ++c) {
       if (waiting[static_cast<size_t>(c)]) continue;
       if (ready[static_cast<size_t>(c)] <= now) {
-        w.append(next, payload);
-        out.push_back(Out{next++, now, c});
+        w.append(log.next, payload);
+        out.push_back(Out{log.next++, now, c});
         waiting[static_cast<size_t>(c)] = true;
       } else {
         wake = std::min(wake, ready[static_cast<size_t>(c)]);
@@ -259,7 +296,7 @@ void overlap_block(Wal& w, Zxid& next, int clients, long long think_us, size_t r
     if (!w.failure().empty()) die("wal failed: " + w.failure());
     now = Clock::now();
     while (head < out.size() && out[head].zxid <= w.persisted_zxid()) {
-      lat.push_back(std::chrono::duration<double, std::micro>(now - out[head].sent).count());
+      log.latencies.push_back(std::chrono::duration<double, std::micro>(now - out[head].sent).count());
       waiting[static_cast<size_t>(out[head].client)] = false;
       ready[static_cast<size_t>(out[head].client)] = now + std::chrono::microseconds(think(rng));
       ++head;
@@ -274,46 +311,31 @@ void overlap_mode(const Args& a) {
   const long long block_ms = a.get("block-ms", 2000);
   const long long blocks = a.get("blocks", 5);
   const int in_flight[] = {1, 2, 4};
-  constexpr int kVariants = 3;
-  std::unique_ptr<Wal> wals[kVariants];
-  std::vector<double> lat[kVariants];
-  Zxid next[kVariants] = {1, 1, 1};
-  bool direct = false;
-  for (int v = 0; v < kVariants; ++v) {
-    WalOptions o;
-    o.dir = a.dir + "/overlap-" + std::to_string(in_flight[v]);
-    o.segment_bytes = 64ull << 20;
-    o.max_batches_in_flight = in_flight[v];
-    fresh_dir(o.dir);
-    WalRecovery rec;
-    wals[v] = open_wal(o, rec);
-    direct = rec.direct_io;
-    std::vector<double> warm;
-    overlap_block(*wals[v], next[v], clients, think_us, record, 300, warm);
-  }
-  for (long long b = 0; b < blocks; ++b) {
-    for (int v = 0; v < kVariants; ++v) overlap_block(*wals[v], next[v], clients, think_us, record, block_ms, lat[v]);
-  }
+  LogVariants logs(a.dir, {"overlap-1", "overlap-2", "overlap-4"},
+                   [&](size_t i, WalOptions& o) { o.max_batches_in_flight = in_flight[i]; });
+  logs.alternate(1, [&](LogVariants::Log& l) {
+    overlap_block(l, clients, think_us, record, 300);  // warm-up
+    l.latencies.clear();
+  });
+  logs.alternate(blocks, [&](LogVariants::Log& l) { overlap_block(l, clients, think_us, record, block_ms); });
   std::printf("overlap: %s (%s, O_DIRECT %s), %d clients closed loop, think %lld us, %zu-byte records, %lld blocks "
               "of %lld ms per variant, alternating\n",
-              a.dir.c_str(), fs_name(a.dir).c_str(), direct ? "yes" : "no", clients, think_us, record, blocks,
+              a.dir.c_str(), fs_name(a.dir).c_str(), logs.direct() ? "yes" : "no", clients, think_us, record, blocks,
               block_ms);
-  if (!direct) std::printf("(without O_DIRECT, batches never overlap: the three variants are the same)\n");
-  for (int v = 0; v < kVariants; ++v) {
+  if (!logs.direct()) std::printf("(without O_DIRECT, batches never overlap: the three variants are the same)\n");
+  for (size_t v = 0; v < logs.logs().size(); ++v) {
+    const LogVariants::Log& l = logs.logs()[v];
     char title[64];
     std::snprintf(title, sizeof title, "max_batches_in_flight=%d", in_flight[v]);
     const double secs = static_cast<double>(blocks * block_ms) / 1000.0;
     std::printf("  %-26s %8.0f appends/s  %6.1f records/batch  peak %" PRIu64 " in flight\n", title,
-                static_cast<double>(lat[v].size()) / secs,
-                static_cast<double>(wals[v]->records_written()) / static_cast<double>(wals[v]->batches_written()),
-                wals[v]->peak_batches_in_flight());
-    print_row("  append -> durable", lat[v]);
-  }
-  for (int v = 0; v < kVariants; ++v) {
-    wals[v].reset();
-    std::filesystem::remove_all(a.dir + "/overlap-" + std::to_string(in_flight[v]));
+                static_cast<double>(l.latencies.size()) / secs,
+                static_cast<double>(l.wal->records_written()) / static_cast<double>(l.wal->batches_written()),
+                l.wal->peak_batches_in_flight());
+    print_row("  append -> durable", l.latencies);
   }
 }
+#endif
 
 void fill_mode(const Args& a) {
   WalOptions o;
@@ -416,9 +438,9 @@ int main(int argc, char** argv) {
 #ifndef WAL_BENCH_OLD_API
   } else if (a.mode == "sync") {
     sync_mode(a);
-#endif
   } else if (a.mode == "overlap") {
     overlap_mode(a);
+#endif
   } else if (a.mode == "fill") {
     fill_mode(a);
   } else if (a.mode == "recover") {
