@@ -11,7 +11,8 @@ measured window (bench/compare's sampler).
                 --workload write --connections 16,64 --rounds 4
 
 A variant is NAME:KEY=VALUE[,KEY=VALUE...] (zoo.cfg keys added to bench/compare's ukeeper settings: durability
-fsync, ioThreads 1 unless a variant sets it). Results go to bench/results/<date>-<time>-ab.{txt,json}.
+fsync, ioThreads 2 (the server's default) unless a variant sets it). Results go to
+bench/results/<date>-<time>-ab.{txt,json}.
 """
 import argparse
 import datetime
@@ -75,7 +76,7 @@ def parse_args():
 def run_one(args, bindir, work, variant, conns, rnd):
     name, pairs = variant
     target = "%s-r%d-c%d" % (name, rnd, conns)
-    io_threads = 1
+    io_threads = 2
     for p in pairs:  # reads.start_server writes ioThreads itself: a variant's value replaces it
         if p.split("=", 1)[0].strip() == "ioThreads":
             io_threads = int(p.split("=", 1)[1])
