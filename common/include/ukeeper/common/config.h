@@ -87,7 +87,7 @@ struct ServerConfig {
   // walMaxBatchesInFlight: with O_DIRECT and durability=fsync, how many group-commit writes may be in flight at
   // once (1-4): records that arrive while one is on its way go out in the next without waiting for it. See
   // WalOptions::max_batches_in_flight for the default.
-  int wal_max_batches_in_flight = 2;
+  int wal_max_batches_in_flight = 1;
   // -1 until resolved: resolve() sets them to 2x and 20x tickTime when the file did not.
   int min_session_timeout_ms = -1;
   int max_session_timeout_ms = -1;

@@ -80,9 +80,11 @@ struct WalOptions {
   bool dsync_direct_writes = true;
   // With O_DIRECT, RWF_DSYNC writes and Durability::kFsync, up to this many batch writes are in flight at once
   // (capped at 4): records that arrive while one is on its way go out in the next without waiting for it. 1: one
-  // batch at a time. See "Overlapping batches" in wal_datapath.cc and the measurements in bench/README.md (the log
-  // alone gains with 2 and more with 4; end to end on the project's 2-core VM the difference is inside the noise).
-  int max_batches_in_flight = 2;
+  // batch at a time. See "Overlapping batches" in wal_datapath.cc and the measurements in bench/README.md: the log
+  // alone gains with 2 and more with 4, end to end on the project's 2-core VM the difference is inside the noise,
+  // and overlapping batches each start on a fresh 4 KiB block, so a lightly loaded log grows up to ~7x faster than
+  // its records (more rolls, zero-fill and recovery reading). Hence 1 by default.
+  int max_batches_in_flight = 1;
   // Recovery reads segment files in windows of this many bytes (a record bigger than a window gets one of its
   // own): the scan holds at most max(chunk, largest record) + a few KiB of file bytes at a time.
   uint64_t recovery_chunk_bytes = 1ull << 20;  // = wal::kDefaultScanChunkBytes
