@@ -94,7 +94,8 @@ def run_one(args, bindir, work, variant, conns, rnd):
     return {"variant": name, "round": rnd, "connections": conns, "ops_per_s": row["throughput_per_s"],
             "p50_us": row["p50_us"], "p99_us": row["p99_us"], "server_cpu_us_per_op": cpu["us_per_op"],
             "wal_batches": mntr.get("zk_wal_batches"), "wal_records": mntr.get("zk_wal_records"),
-            "wal_peak_batches_in_flight": mntr.get("zk_wal_peak_batches_in_flight")}
+            "wal_peak_batches_in_flight": mntr.get("zk_wal_peak_batches_in_flight"),
+            "wal_record_bytes": mntr.get("zk_wal_record_bytes"), "wal_padding_bytes": mntr.get("zk_wal_padding_bytes")}
 
 
 def table(args, runs):

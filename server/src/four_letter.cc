@@ -230,6 +230,8 @@ std::string Server::fl_mntr() const {
   kv("zk_uptime", std::to_string(now_ms - started_mono_ms_));
   kv("zk_wal_batches", std::to_string(wal_->batches_written()));
   kv("zk_wal_records", std::to_string(wal_->records_written()));
+  kv("zk_wal_record_bytes", std::to_string(wal_->record_bytes_written()));
+  kv("zk_wal_padding_bytes", std::to_string(wal_->padding_bytes_written()));
   kv("zk_wal_peak_batches_in_flight", std::to_string(wal_->peak_batches_in_flight()));
   kv("zk_wal_persisted_zxid", hex(wal_->persisted_zxid()));
   kv("zk_last_snapshot_zxid", hex(last_snapshot_zxid_));

@@ -163,6 +163,8 @@ bool WalImpl::submit_batch() {
   b.exclusive = !dsync_write || !overlapping();
   b.write_bytes = len;
   b.records = n;
+  b.record_bytes = bytes;
+  b.pad_bytes = pad;
   b.last_zxid = pending_records_[n - 1].zxid;
   in_flight_count_ += 1;
   peak_in_flight_ = std::max<uint64_t>(peak_in_flight_, in_flight_count_);
@@ -331,6 +333,8 @@ void WalImpl::retire_batches() {
       written_end_ = b.end_offset;
       written_zxid_ = b.last_zxid;
       records_written_ += b.records;
+      record_bytes_written_ += b.record_bytes;
+      padding_bytes_written_ += b.pad_bytes;
       batches_written_ += 1;
       unsynced_writes_ = true;
     }

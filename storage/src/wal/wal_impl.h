@@ -127,6 +127,8 @@ class WalImpl final : public Wal {
   bool reset(Zxid after, std::string& error) override;
   uint64_t batches_written() const override { return batches_written_; }
   uint64_t records_written() const override { return records_written_; }
+  uint64_t record_bytes_written() const override { return record_bytes_written_; }
+  uint64_t padding_bytes_written() const override { return padding_bytes_written_; }
   uint64_t peak_batches_in_flight() const override { return peak_in_flight_; }
 
  private:
@@ -149,6 +151,8 @@ class WalImpl final : public Wal {
     uint64_t write_offset = 0;      // where it goes in the segment
     uint64_t end_offset = 0;        // segment offset just past the batch's data
     uint64_t records = 0;
+    uint64_t record_bytes = 0;
+    uint64_t pad_bytes = 0;
     Zxid last_zxid = 0;
   };
   // A completion's user_data: the op in the low byte, the batch's slot above it.
@@ -285,6 +289,8 @@ class WalImpl final : public Wal {
   std::string failure_;
   uint64_t batches_written_ = 0;
   uint64_t records_written_ = 0;
+  uint64_t record_bytes_written_ = 0;
+  uint64_t padding_bytes_written_ = 0;
   uint64_t peak_in_flight_ = 0;
 };
 

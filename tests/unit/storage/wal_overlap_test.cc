@@ -294,6 +294,13 @@ TEST(WalOverlapScan, OpenCutsTheOvertakingRecordsAndAppendsContinue) {
 // ---------------------------------------------------------------------------------------------------------------
 // The real Wal under load: batches overlap on a device that takes O_DIRECT, persist in order, and replay whole.
 
+// The bytes the records of zxids first..last (payload_for(z, big)) take in the log, headers included.
+uint64_t record_bytes_of(Zxid first, Zxid last, size_t big) {
+  uint64_t n = 0;
+  for (Zxid z = first; z <= last; ++z) n += wal::record_bytes(payload_for(z, big).size());
+  return n;
+}
+
 class WalOverlapLoad : public ::testing::TestWithParam<int> {};
 
 TEST_P(WalOverlapLoad, BusyLogOverlapsBatchesAndPersistsInOrder) {
@@ -328,6 +335,14 @@ TEST_P(WalOverlapLoad, BusyLogOverlapsBatchesAndPersistsInOrder) {
                                              << w->batches_written();
   EXPECT_GE(segment_names(o.dir).size(), 2u) << "the run never rolled";
   EXPECT_LE(w->peak_batches_in_flight(), static_cast<uint64_t>(GetParam()));
+  // The counters mntr shows: every record's bytes, and exactly the padding the log holds.
+  EXPECT_EQ(w->record_bytes_written(), record_bytes_of(1, last, 3000));
+  const wal::ScanResult scan = wal::scan_dir(o.dir, nullptr);
+  ASSERT_EQ(scan.status, wal::ScanStatus::kClean) << scan.error;
+  uint64_t pads = 0;
+  for (const auto& s : scan.segments) pads += s.pad_bytes;
+  EXPECT_GT(pads, 0u) << "batches overlapped, so some ended with a pad";
+  EXPECT_EQ(w->padding_bytes_written(), pads);
   w.reset();
   auto again = open_wal(o, got, rec);
   ASSERT_TRUE(again);
@@ -437,6 +452,8 @@ TEST(WalOverlap, OneInFlightWritesNoPads) {
   const wal::ScanResult scan = wal::scan_dir(o.dir, nullptr);
   ASSERT_EQ(scan.status, wal::ScanStatus::kClean) << scan.error;
   for (const auto& s : scan.segments) EXPECT_EQ(s.pad_bytes, 0u) << s.path;
+  EXPECT_EQ(w->padding_bytes_written(), 0u);
+  EXPECT_EQ(w->record_bytes_written(), record_bytes_of(1, 500, 3000));
 }
 
 }  // namespace

@@ -170,9 +170,13 @@ class Wal {
   // old log's zxids. Failures as for truncate_after. Blocking.
   virtual bool reset(Zxid after, std::string& error) = 0;
 
-  // Counters for mntr: batches (write+fdatasync pairs) and records written.
+  // Counters for mntr: batches (write+fdatasync pairs) and records written; the records' bytes (headers
+  // included) and the padding written after them (overlapping batches end on a block boundary: what the log
+  // grows by beyond its records).
   virtual uint64_t batches_written() const = 0;
   virtual uint64_t records_written() const = 0;
+  virtual uint64_t record_bytes_written() const = 0;
+  virtual uint64_t padding_bytes_written() const = 0;
   // The most batch writes that were in flight at once (see WalOptions::max_batches_in_flight).
   virtual uint64_t peak_batches_in_flight() const = 0;
 };
