@@ -11,7 +11,7 @@ measured window (bench/compare's sampler).
                 --workload write --connections 16,64 --rounds 4
 
 A variant is NAME:KEY=VALUE[,KEY=VALUE...] (zoo.cfg keys added to bench/compare's ukeeper settings: durability
-fsync, ioThreads 2 (the server's default) unless a variant sets it). Results go to
+fsync; ioThreads is the server's default unless a variant sets it). Results go to
 bench/results/<date>-<time>-ab.{txt,json}.
 """
 import argparse
@@ -76,11 +76,10 @@ def parse_args():
 def run_one(args, bindir, work, variant, conns, rnd):
     name, pairs = variant
     target = "%s-r%d-c%d" % (name, rnd, conns)
-    io_threads = 2
-    for p in pairs:  # reads.start_server writes ioThreads itself: a variant's value replaces it
-        if p.split("=", 1)[0].strip() == "ioThreads":
-            io_threads = int(p.split("=", 1)[1])
-    extra = "".join(p + "\n" for p in pairs if p.split("=", 1)[0].strip() != "ioThreads")
+    # reads.start_server writes ioThreads itself (None: not at all, the server's default holds)
+    settings = dict((k.strip(), v) for k, v in (p.split("=", 1) for p in pairs))
+    io_threads = int(settings.pop("ioThreads")) if "ioThreads" in settings else None
+    extra = "".join("%s=%s\n" % kv for kv in settings.items())
     p, _ = reads.start_server(target, work, bindir, args.port, io_threads=io_threads, extra=extra)
     try:
         json_path = os.path.join(work, target, "ukbench.json")
@@ -95,7 +94,8 @@ def run_one(args, bindir, work, variant, conns, rnd):
             "p50_us": row["p50_us"], "p99_us": row["p99_us"], "server_cpu_us_per_op": cpu["us_per_op"],
             "wal_batches": mntr.get("zk_wal_batches"), "wal_records": mntr.get("zk_wal_records"),
             "wal_peak_batches_in_flight": mntr.get("zk_wal_peak_batches_in_flight"),
-            "wal_record_bytes": mntr.get("zk_wal_record_bytes"), "wal_padding_bytes": mntr.get("zk_wal_padding_bytes")}
+            "wal_record_bytes": mntr.get("zk_wal_record_bytes"),
+            "wal_padding_bytes": mntr.get("zk_wal_padding_bytes")}
 
 
 def table(args, runs):

@@ -97,7 +97,7 @@ def load1():
 
 def start_server(target, work, bindir, port, io_threads=1, extra=""):
     """Starts one server (target zk or mem-zk: ZooKeeper, else ukeeper) with bench/compare's settings; returns
-    (Popen, data dir)."""
+    (Popen, data dir). io_threads None: ukeeper's config leaves ioThreads at the server's default."""
     kind = "zookeeper" if target in ("zk", "mem-zk") else "ukeeper"
     d = os.path.join(work, target)
     data = os.path.join(d, "data")
@@ -107,7 +107,8 @@ def start_server(target, work, bindir, port, io_threads=1, extra=""):
               "maxClientCnxns=0\n" % (data, port))
     with open(cfg, "w") as f:
         if kind == "ukeeper":
-            f.write(common + "durability=fsync\nioThreads=%d\n" % io_threads + extra)
+            threads = "" if io_threads is None else "ioThreads=%d\n" % io_threads
+            f.write(common + "durability=fsync\n" + threads + extra)
         else:
             f.write(common + "admin.enableServer=false\nforceSync=yes\n")
     if kind == "ukeeper":

@@ -74,8 +74,7 @@ class Ensemble:
         return None
 
     def mntr(self, i):
-        out = zkproto.four_letter(self.members[i].port, "mntr", timeout=2.0)
-        return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+        return zkproto.mntr(self.members[i].port, timeout=2.0)
 
     def modes(self, ids=None):
         return {i: self.mode(i) for i in (ids or self.ids)}

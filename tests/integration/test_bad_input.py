@@ -307,11 +307,6 @@ def test_cpu_affinity_pins_or_refuses_with_the_key_named():
         absent.cleanup()
 
 
-def mntr_values(port):
-    out = zkproto.four_letter(port, "mntr")
-    return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
-
-
 @pytest.mark.skipif(IS_ZK, reason="ukeeper's ioThreads key")
 def test_io_threads_serve_reads_or_refuse_with_the_key_named():
     """ioThreads=3 starts three client I/O threads that share the connections and answer reads themselves (mntr
@@ -322,11 +317,11 @@ def test_io_threads_serve_reads_or_refuse_with_the_key_named():
         three.start()
         clients = [three.raw() for _ in range(6)]
         clients[0].create("/io", b"x")
-        before = int(mntr_values(three.port)["zk_ukeeper_reads_served_on_io_threads"])
+        before = int(zkproto.mntr(three.port)["zk_ukeeper_reads_served_on_io_threads"])
         for c in clients:
             for _ in range(10):
                 assert c.get("/io")[0] == b"x"
-        m = mntr_values(three.port)
+        m = zkproto.mntr(three.port)
         assert m["zk_ukeeper_io_threads"] == "3"
         assert int(m["zk_ukeeper_reads_served_on_io_threads"]) - before >= 60, m
         with open("/proc/%d/status" % three.proc.pid) as f:
@@ -342,10 +337,10 @@ def test_io_threads_serve_reads_or_refuse_with_the_key_named():
         inline.start()
         c = inline.raw()
         c.create("/io", b"y")
-        before = int(mntr_values(inline.port)["zk_ukeeper_reads_served_on_io_threads"])
+        before = int(zkproto.mntr(inline.port)["zk_ukeeper_reads_served_on_io_threads"])
         for _ in range(10):
             assert c.get("/io")[0] == b"y"
-        m = mntr_values(inline.port)
+        m = zkproto.mntr(inline.port)
         assert m["zk_ukeeper_io_threads"] == "0"
         assert int(m["zk_ukeeper_reads_served_on_io_threads"]) - before >= 10, m
         c.close()

@@ -156,7 +156,7 @@ def test_overlapping_log_writes_reach_the_log_and_survive_a_restart(in_flight):
         with s.raw() as c:
             c.create("/ov")
         paths = _create_burst(s.port, "/ov")
-        kv = dict(line.split("\t", 1) for line in s.four("mntr").splitlines() if "\t" in line)
+        kv = zkproto.mntr(s.port)
         peak = int(kv["zk_wal_peak_batches_in_flight"])
         assert 1 <= peak <= in_flight, kv
         assert int(kv["zk_wal_record_bytes"]) > 0, kv

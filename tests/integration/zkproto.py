@@ -510,6 +510,12 @@ def four_letter(port, cmd, host="127.0.0.1", timeout=10.0):
         return b"".join(chunks).decode("utf-8", "replace")
 
 
+def mntr(port, host="127.0.0.1", timeout=10.0):
+    """The `mntr` four-letter word's keys and values (strings)."""
+    out = four_letter(port, "mntr", host=host, timeout=timeout)
+    return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+
+
 def wait_until(pred, timeout=10.0, interval=0.05, msg="condition"):
     deadline = time.time() + timeout
     last = None

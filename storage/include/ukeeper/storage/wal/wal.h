@@ -89,8 +89,8 @@ struct WalOptions {
   // own): the scan holds at most max(chunk, largest record) + a few KiB of file bytes at a time.
   uint64_t recovery_chunk_bytes = 1ull << 20;  // = wal::kDefaultScanChunkBytes
   // Tests only: called for every batch write when it is submitted (`data` holds its bytes) and when it completed
-  // successfully (`data` null; with RWF_DSYNC that means durable), with the segment offset and length. Lets a test rebuild what a power cut at any
-  // moment could leave on the disk (tests/unit/storage/wal_overlap_test.cc).
+  // successfully (`data` null; with RWF_DSYNC that means durable), with the segment offset and length. Lets a
+  // test rebuild what a power cut at any moment could leave on the disk (tests/unit/storage/wal_overlap_test.cc).
   std::function<void(uint64_t offset, const uint8_t* data, uint32_t len)> on_batch_write;
 };
 
